@@ -1,0 +1,47 @@
+import { Option } from 'commander';
+import { UserError } from '../../common/errors.js';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+
+export function backendOption(): Option {
+  return new Option('--backend <name>', 'tensor backend').choices(BACKEND_NAMES).default('auto');
+}
+
+export function jsonOption(): Option {
+  return new Option('--json', 'machine-readable JSON output');
+}
+
+export function parseIntOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new UserError(`${name}: expected an integer, got '${value}'`);
+    return n;
+  };
+}
+
+export function parseFloatOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new UserError(`${name}: expected a number, got '${value}'`);
+    return n;
+  };
+}
+
+/** "1,2,3" → [1,2,3]; every element a non-negative integer. */
+export function parseIdList(name: string, value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => p === ''))
+    throw new UserError(`${name}: expected comma-separated integers, got '${value}'`);
+  return parts.map((p) => {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 0) throw new UserError(`${name}: '${p}' is not a non-negative integer`);
+    return n;
+  });
+}
+
+export function workspaceOption(): Option {
+  return new Option(
+    '--workspace <dir>',
+    'workspace directory (default: $UPIT_WORKSPACE or ~/.upit/workspace)',
+  );
+}

@@ -1,0 +1,130 @@
+import { cpSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../../common/errors.js';
+import { PretrainConfig } from '../../jobs/kinds/catalog.js';
+import type { PretrainResult } from '../../jobs/kinds/pretrain.js';
+import { defaultWorkspaceDir } from '../../store/index.js';
+import { backendOption, jsonOption, parseFloatOption, parseIntOption, workspaceOption } from './options.js';
+
+interface PretrainOpts {
+  workspace?: string;
+  backend: string;
+  json?: boolean;
+  out?: string;
+  corpus: string;
+  suiteSeed: number;
+  docs: number;
+  seed: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads?: number;
+  ffn: number;
+  maxPositions: number;
+  tie?: boolean;
+  seqLen: number;
+  batch: number;
+  gradAccum: number;
+  steps?: number;
+  epochs: number;
+  lr: number;
+  warmup: number;
+  weightDecay: number;
+  checkpointEvery?: number;
+}
+
+export function registerPretrain(program: Command): void {
+  program
+    .command('pretrain')
+    .description('pre-train a byte-level Llama from scratch (how the shipped base model was made)')
+    .addOption(workspaceOption())
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .option('--out <dir>', 'also copy the final model directory here')
+    .option(
+      '--corpus <source>',
+      "'embedded' (the generated world) or a text file of documents separated by blank lines",
+      'embedded',
+    )
+    .option('--suite-seed <n>', 'seed of the embedded world', parseIntOption('--suite-seed'), 1)
+    .option('--docs <n>', 'documents of the embedded corpus', parseIntOption('--docs'), 20_000)
+    .option('--seed <n>', 'initialisation and data-order seed', parseIntOption('--seed'), 1)
+    .option('--dim <n>', 'hidden size', parseIntOption('--dim'), 128)
+    .option('--layers <n>', 'transformer layers', parseIntOption('--layers'), 4)
+    .option('--heads <n>', 'attention heads', parseIntOption('--heads'), 4)
+    .option(
+      '--kv-heads <n>',
+      'key/value heads (grouped-query attention; default = heads)',
+      parseIntOption('--kv-heads'),
+    )
+    .option('--ffn <n>', 'SwiGLU intermediate size', parseIntOption('--ffn'), 344)
+    .option('--max-positions <n>', 'max_position_embeddings', parseIntOption('--max-positions'), 512)
+    .option('--tie', 'tie the output head to the embedding')
+    .option('--seq-len <n>', 'tokens per training window', parseIntOption('--seq-len'), 128)
+    .option('--batch <n>', 'windows per micro-batch', parseIntOption('--batch'), 16)
+    .option('--grad-accum <n>', 'micro-batches per optimizer step', parseIntOption('--grad-accum'), 1)
+    .option('--steps <n>', 'optimizer steps (default: --epochs over the corpus)', parseIntOption('--steps'))
+    .option('--epochs <x>', 'epochs over the packed corpus', parseFloatOption('--epochs'), 1)
+    .option('--lr <x>', 'peak learning rate (cosine schedule)', parseFloatOption('--lr'), 2e-3)
+    .option('--warmup <x>', 'warm-up fraction of the steps', parseFloatOption('--warmup'), 0.03)
+    .option('--weight-decay <x>', 'AdamW weight decay', parseFloatOption('--weight-decay'), 0.1)
+    .option(
+      '--checkpoint-every <n>',
+      'checkpoint every N steps (and at the end)',
+      parseIntOption('--checkpoint-every'),
+    )
+    .action(async (opts: PretrainOpts) => {
+      const raw = {
+        backend: opts.backend,
+        seed: opts.seed,
+        corpus:
+          opts.corpus === 'embedded'
+            ? { source: 'embedded', suiteSeed: opts.suiteSeed, docs: opts.docs }
+            : { source: 'file', path: resolve(opts.corpus) },
+        model: {
+          hiddenSize: opts.dim,
+          numLayers: opts.layers,
+          numHeads: opts.heads,
+          ...(opts.kvHeads !== undefined ? { numKvHeads: opts.kvHeads } : {}),
+          intermediateSize: opts.ffn,
+          maxPositionEmbeddings: opts.maxPositions,
+          ropeTheta: 10000,
+          tieWordEmbeddings: opts.tie === true,
+        },
+        seqLen: opts.seqLen,
+        batchSize: opts.batch,
+        gradAccum: opts.gradAccum,
+        ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+        epochs: opts.epochs,
+        lr: opts.lr,
+        warmupRatio: opts.warmup,
+        weightDecay: opts.weightDecay,
+        ...(opts.checkpointEvery !== undefined ? { checkpointEverySteps: opts.checkpointEvery } : {}),
+      };
+      const parsed = PretrainConfig.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new UserError(`pretrain: ${issue?.path.join('.') ?? 'config'}: ${issue?.message ?? 'invalid'}`);
+      }
+      if (opts.out && existsSync(opts.out)) throw new UserError(`--out: ${opts.out} already exists`);
+      const { runJobInProcess } = await import('../run-job.js');
+      const outcome = await runJobInProcess<PretrainResult>('pretrain', parsed.data, {
+        workspace: opts.workspace ?? defaultWorkspaceDir(),
+        json: opts.json === true,
+      });
+      const modelDir = join(outcome.workspaceDir, outcome.result.modelDir);
+      if (opts.out) {
+        const tmp = `${opts.out}.tmp-${process.pid}`;
+        rmSync(tmp, { recursive: true, force: true });
+        cpSync(modelDir, tmp, { recursive: true });
+        renameSync(tmp, opts.out);
+      }
+      const summary = { run: outcome.runId, ...outcome.result, model: opts.out ?? modelDir };
+      if (opts.json) process.stdout.write(JSON.stringify({ event: 'result', ...summary }) + '\n');
+      else
+        process.stdout.write(
+          `run ${summary.run}: ${summary.steps} steps, ${summary.tokens} tokens, final loss ${summary.finalLoss.toFixed(4)} on ${summary.backend}\nmodel: ${summary.model}\n`,
+        );
+    });
+}

@@ -1,0 +1,129 @@
+/**
+ * The one implementation of the contract's methods, shared by both hosts: reads go to the
+ * workspace's RunsRepository, jobs to the JobsPort (the worker supervisor). Hosts only
+ * adapt `call` and `subscribe` to their transport.
+ */
+import path from 'node:path';
+import { isUserError } from '../common/errors.js';
+import type { AppEvent, ApiHandlers, ApiMethod, ApiResponse } from '../contract/index.js';
+import {
+  ApiError,
+  assertApiMethod,
+  parseOrThrow,
+  parseRequest,
+  parseResponse,
+  toApiError,
+} from '../contract/index.js';
+import { jobKindSpec, listJobKinds } from './kinds/catalog.js';
+import { JobTracker } from './job-tracker.js';
+import type { JobsPort, RunsRepository } from './ports.js';
+
+export interface ApiServiceDeps {
+  workspace: { dir: string; runs: RunsRepository };
+  jobs: JobsPort;
+  host: 'web' | 'electron';
+  appVersion: string;
+  /** Validate every response against the contract (default true; cheap next to a DB read). */
+  validateResponses?: boolean;
+  now?: () => number;
+}
+
+export interface ApiService {
+  /** Validates `request` for `method`, runs it, returns the response. Throws ApiError. */
+  call(method: string, request: unknown): Promise<unknown>;
+  /** Host events (job events, …) for the renderer; returns unsubscribe. */
+  subscribe(listener: (event: AppEvent) => void): () => void;
+  /** Stops listening to the job port. */
+  close(): void;
+}
+
+function notFound(what: string): never {
+  throw new ApiError('not_found', `${what} does not exist`);
+}
+
+export function createApiService(deps: ApiServiceDeps): ApiService {
+  const now = deps.now ?? Date.now;
+  const runs = deps.workspace.runs;
+  const tracker = new JobTracker();
+  const listeners = new Set<(e: AppEvent) => void>();
+  const unsubscribeJobs = deps.jobs.onEvent((e) => {
+    tracker.apply(e);
+    for (const l of listeners) l(e);
+  });
+
+  const handlers: ApiHandlers = {
+    'workspace.info': () => ({
+      dir: deps.workspace.dir,
+      name: path.basename(deps.workspace.dir),
+      schemaVersion: runs.schemaVersion(),
+      appVersion: deps.appVersion,
+      host: deps.host,
+    }),
+    'runs.list': (q) => runs.listRuns(q),
+    'runs.get': async ({ runId }) => ({ run: (await runs.getRun(runId)) ?? notFound(`run ${runId}`) }),
+    'runs.metricSeries': async (q) => (await runs.getMetricSeries(q)) ?? notFound(`run ${q.runId}`),
+    'runs.metricsSummary': async ({ runId }) => ({
+      runId,
+      metrics: (await runs.metricsSummary(runId)) ?? notFound(`run ${runId}`),
+    }),
+    'runs.checkpoints': async ({ runId }) => ({
+      runId,
+      checkpoints: (await runs.listCheckpoints(runId)) ?? notFound(`run ${runId}`),
+    }),
+    'runs.evaluations': async ({ runId }) => ({
+      runId,
+      evaluations: (await runs.listEvaluations(runId)) ?? notFound(`run ${runId}`),
+    }),
+    'jobs.start': ({ kind, config }) => {
+      const spec = jobKindSpec(kind);
+      if (!spec) {
+        throw new ApiError('bad_request', `kind: unknown job kind '${kind}'`, [
+          {
+            path: 'kind',
+            message: `unknown job kind '${kind}' (known: ${listJobKinds()
+              .map((k) => k.kind)
+              .join(', ')})`,
+          },
+        ]);
+      }
+      const valid = parseOrThrow(spec.config, config, `invalid ${kind} config`, 'bad_request', ['config']);
+      const jobId = deps.jobs.startJob(kind, valid as Record<string, unknown>);
+      tracker.add(jobId, kind, now());
+      return { jobId };
+    },
+    'jobs.cancel': ({ jobId }) => {
+      if (!tracker.has(jobId)) notFound(`job ${jobId}`);
+      return { cancelled: deps.jobs.cancelJob(jobId) };
+    },
+    'jobs.list': () => ({ jobs: tracker.list() }),
+    'jobs.kinds': () => ({ kinds: listJobKinds() }),
+    'backends.list': async () => ({ backends: await deps.jobs.queryBackends() }),
+  };
+
+  async function invoke<M extends ApiMethod>(method: M, request: unknown): Promise<ApiResponse<M>> {
+    const params = parseRequest(method, request);
+    const handler = handlers[method] as (p: typeof params) => Promise<ApiResponse<M>> | ApiResponse<M>;
+    const result = await handler(params);
+    return deps.validateResponses === false ? result : parseResponse(method, result);
+  }
+
+  return {
+    async call(method, request) {
+      try {
+        return await invoke(assertApiMethod(method), request);
+      } catch (e) {
+        // a UserError names what is wrong with the request in the user's terms
+        if (isUserError(e)) throw new ApiError('bad_request', e.message);
+        throw toApiError(e);
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      unsubscribeJobs();
+      listeners.clear();
+    },
+  };
+}

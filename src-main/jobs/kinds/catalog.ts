@@ -1,0 +1,128 @@
+/**
+ * The job kinds the workbench knows: name, description and config schema. Pure (zod only),
+ * so the host validates a job's config before it reaches the worker and the renderer can
+ * list the kinds. The implementations are in `registry.ts` (worker process only).
+ */
+import { z } from 'zod';
+import type { JobKindInfo } from '../../contract/index.js';
+
+export interface JobKindSpec<S extends z.ZodType = z.ZodType> extends JobKindInfo {
+  readonly config: S;
+}
+
+export const DemoConfig = z.strictObject({
+  /** Number of steps to count. */
+  steps: z.number().int().min(1).max(1_000_000).default(20),
+  /** Pause between steps (ms). */
+  intervalMs: z.number().int().min(0).max(60_000).default(100),
+  /** Seeds the noise of the synthetic loss curve. */
+  seed: z.number().int().min(0).max(0xffffffff).default(0),
+  /** Tokens per step, recorded with each metric point. */
+  tokensPerStep: z.number().int().min(1).max(1e9).default(512),
+  /** Fail with an error at this step (for testing failure paths). */
+  failAt: z.number().int().min(1).optional(),
+});
+export type DemoConfig = z.output<typeof DemoConfig>;
+
+const BackendRequest = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
+
+/** Pre-train a small byte-level Llama from scratch (the embedded base model's recipe). */
+export const PretrainConfig = z.strictObject({
+  backend: BackendRequest.default('auto'),
+  seed: z.number().int().min(0).max(0xffffffff).default(1),
+  /** The embedded world's corpus (by suite seed and size) or a text file (documents separated by blank lines). */
+  corpus: z
+    .discriminatedUnion('source', [
+      z.strictObject({
+        source: z.literal('embedded'),
+        suiteSeed: z.number().int().min(0).default(1),
+        docs: z.number().int().min(10).max(5_000_000).default(20_000),
+      }),
+      z.strictObject({ source: z.literal('file'), path: z.string().min(1) }),
+    ])
+    .default({ source: 'embedded', suiteSeed: 1, docs: 20_000 }),
+  model: z
+    .strictObject({
+      hiddenSize: z.number().int().min(8).max(8192).default(128),
+      numLayers: z.number().int().min(1).max(128).default(4),
+      numHeads: z.number().int().min(1).max(128).default(4),
+      numKvHeads: z.number().int().min(1).max(128).optional(),
+      intermediateSize: z.number().int().min(8).max(65536).default(344),
+      maxPositionEmbeddings: z
+        .number()
+        .int()
+        .min(16)
+        .max(1 << 20)
+        .default(512),
+      ropeTheta: z.number().positive().default(10000),
+      tieWordEmbeddings: z.boolean().default(false),
+    })
+    .default({
+      hiddenSize: 128,
+      numLayers: 4,
+      numHeads: 4,
+      intermediateSize: 344,
+      maxPositionEmbeddings: 512,
+      ropeTheta: 10000,
+      tieWordEmbeddings: false,
+    }),
+  seqLen: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 16)
+    .default(128),
+  batchSize: z.number().int().min(1).max(4096).default(16),
+  gradAccum: z.number().int().min(1).max(1024).default(1),
+  /** Optimizer steps; when absent, `epochs` over the packed corpus. */
+  steps: z.number().int().min(1).optional(),
+  epochs: z.number().positive().max(1000).default(1),
+  lr: z.number().positive().max(1).default(2e-3),
+  warmupRatio: z.number().min(0).max(0.5).default(0.03),
+  weightDecay: z.number().min(0).max(1).default(0.1),
+  clipNorm: z.number().min(0).default(1),
+  checkpointEverySteps: z.number().int().min(1).optional(),
+  /** Keep only the newest N intermediate checkpoints. */
+  keepLast: z.number().int().min(1).optional(),
+});
+export type PretrainConfig = z.output<typeof PretrainConfig>;
+
+function spec<S extends z.ZodType>(s: JobKindSpec<S>): JobKindSpec<S> {
+  return s;
+}
+
+export const JOB_KINDS = {
+  demo: spec({
+    kind: 'demo',
+    title: 'Demo: count steps',
+    description:
+      'Counts steps at a fixed pace and logs a synthetic decaying loss; exercises progress, ' +
+      'metrics, logs and cancellation end to end without loading a model.',
+    createsRun: true,
+    config: DemoConfig,
+  }),
+  pretrain: spec({
+    kind: 'pretrain',
+    title: 'Pre-train a base model',
+    description:
+      'Pre-trains a small byte-level Llama from scratch on the embedded world corpus or a text file; ' +
+      'checkpoints and the final Hugging Face-layout model go to the run folder.',
+    createsRun: true,
+    config: PretrainConfig,
+  }),
+} as const;
+
+export type JobKindName = keyof typeof JOB_KINDS;
+
+export function jobKindSpec(kind: string): JobKindSpec | undefined {
+  return Object.prototype.hasOwnProperty.call(JOB_KINDS, kind) ? JOB_KINDS[kind as JobKindName] : undefined;
+}
+
+export function listJobKinds(): JobKindInfo[] {
+  return Object.values(JOB_KINDS).map(({ kind, title, description, createsRun }) => ({
+    kind,
+    title,
+    description,
+    createsRun,
+  }));
+}

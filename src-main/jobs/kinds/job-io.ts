@@ -1,0 +1,74 @@
+/**
+ * What every training job does at its edges: find its run folder, report a step as
+ * progress and metrics, and record a checkpoint (path, sha256, bytes) in the database.
+ */
+import { existsSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { UserError } from '../../common/errors.js';
+import { fileSha256, type Store } from '../../store/index.js';
+import type { JobContext } from '../job-runner.js';
+
+export interface RunDirectory {
+  store: Store;
+  runId: number;
+  /** Absolute path of `runs/<id>` in the workspace. */
+  dir: string;
+}
+
+export function runDirectory(ctx: JobContext): RunDirectory {
+  const store = ctx.workspace?.store;
+  if (!store || ctx.runId === null || !ctx.workspace) {
+    throw new UserError('this job records checkpoints and needs a workspace (--workspace DIR)');
+  }
+  return { store, runId: ctx.runId, dir: join(ctx.workspace.dir, 'runs', String(ctx.runId)) };
+}
+
+export interface StepReport {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokensPerSec: number;
+  metrics?: Record<string, number>;
+}
+
+/** One optimizer step → progress event and metric points (x = step, with cumulative tokens). */
+export function reportStep(ctx: JobContext, s: StepReport, tokens: number): void {
+  ctx.metric('loss', s.step, s.loss, tokens);
+  ctx.metric('lr', s.step, s.lr, tokens);
+  ctx.metric('grad_norm', s.step, s.gradNorm, tokens);
+  ctx.metric('tokens_per_sec', s.step, s.tokensPerSec, tokens);
+  for (const [k, v] of Object.entries(s.metrics ?? {})) ctx.metric(k, s.step, v, tokens);
+  ctx.progress({ step: s.step, total: s.totalSteps, loss: s.loss, tokensPerSec: s.tokensPerSec });
+}
+
+/** The weights file a checkpoint or model directory is identified by. */
+export function primaryWeightsFile(dir: string): string {
+  for (const name of ['params.safetensors', 'model.safetensors', 'adapter_model.safetensors']) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`no weights file in ${dir}`);
+}
+
+/** Hashes the checkpoint's weights file and records it against the job's run. */
+export async function recordCheckpoint(
+  ctx: JobContext,
+  c: { step: number; epoch: number; dir: string; reason: string },
+): Promise<number> {
+  const { store, runId } = runDirectory(ctx);
+  const file = primaryWeightsFile(c.dir);
+  const digest = await fileSha256(file);
+  const rel = relative(ctx.workspace!.dir, file).split(sep).join('/');
+  const row = store.addCheckpoint({
+    runId,
+    step: c.step,
+    epoch: c.epoch,
+    path: rel,
+    sha256: digest.sha256,
+    bytes: digest.bytes,
+    tag: c.reason,
+  });
+  return row.id;
+}

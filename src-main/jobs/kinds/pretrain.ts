@@ -1,0 +1,142 @@
+/**
+ * The `pretrain` job: a byte-level Llama trained from scratch on the embedded world's
+ * corpus (or a text file). This is how the shipped base model in resources/ was made.
+ * Checkpoints go to `runs/<id>/checkpoints/`, the final Hugging Face-layout model to
+ * `runs/<id>/model/`, and every checkpoint is recorded with its sha256 in the database.
+ */
+import { join } from 'node:path';
+import { Rng } from '../../common/rng.js';
+import { UserError } from '../../common/errors.js';
+import { buildSuite } from '../../data/suite.js';
+import { readPretrainText } from '../../data/jsonl.js';
+import { ByteTokenizer } from '../../io/tokenizer.js';
+import { makeLlamaConfig, llamaConfigJson } from '../../model/config.js';
+import { initLlamaWeights } from '../../model/params.js';
+import { saveModel } from '../../model/load.js';
+import { useBackend } from '../../tensor/backend.js';
+import { packDocuments } from '../../train/batches.js';
+import { llamaTrainable } from '../../train/llama-trainable.js';
+import { train } from '../../train/trainer.js';
+import type { JobContext } from '../job-runner.js';
+import { recordCheckpoint, reportStep, runDirectory } from './job-io.js';
+import type { PretrainConfig } from './catalog.js';
+
+export interface PretrainResult {
+  /** The final model, relative to the workspace. */
+  modelDir: string;
+  steps: number;
+  finalLoss: number;
+  tokens: number;
+  backend: string;
+}
+
+export function pretrainDocuments(config: PretrainConfig): string[] {
+  if (config.corpus.source === 'file') return readPretrainText(config.corpus.path);
+  const suite = buildSuite({ seed: config.corpus.suiteSeed, trainPerDomain: 1, evalPerDomain: 50 });
+  return suite.pretrainCorpus({ docs: config.corpus.docs });
+}
+
+export async function runPretrain(config: PretrainConfig, ctx: JobContext): Promise<PretrainResult> {
+  const choice = await useBackend(config.backend);
+  ctx.log(`backend: ${choice.name} (${choice.detail})`);
+  const { store, runId, dir: runDir } = runDirectory(ctx);
+  store.setRunBackend(runId, choice.name);
+
+  const tok = new ByteTokenizer();
+  const docs = pretrainDocuments(config);
+  const examples = packDocuments(
+    docs.map((d) => tok.encode(d)),
+    { seqLen: config.seqLen, eos: tok.eosId },
+  );
+  if (examples.length < config.batchSize) {
+    throw new UserError(
+      `pretrain: the corpus packs into ${examples.length} windows of ${config.seqLen} tokens, ` +
+        `fewer than one batch of ${config.batchSize}`,
+    );
+  }
+  const m = config.model;
+  if (m.hiddenSize % m.numHeads !== 0) {
+    throw new UserError(
+      `model.hiddenSize (${m.hiddenSize}) must be divisible by model.numHeads (${m.numHeads})`,
+    );
+  }
+  if (config.seqLen > m.maxPositionEmbeddings) {
+    throw new UserError(
+      `seqLen (${config.seqLen}) exceeds model.maxPositionEmbeddings (${m.maxPositionEmbeddings})`,
+    );
+  }
+  const cfg = makeLlamaConfig({
+    vocabSize: tok.vocabSize,
+    hiddenSize: m.hiddenSize,
+    intermediateSize: m.intermediateSize,
+    numLayers: m.numLayers,
+    numHeads: m.numHeads,
+    numKvHeads: m.numKvHeads ?? m.numHeads,
+    maxPositionEmbeddings: m.maxPositionEmbeddings,
+    ropeTheta: m.ropeTheta,
+    tieWordEmbeddings: m.tieWordEmbeddings,
+    bosTokenId: tok.bosId,
+    eosTokenId: tok.eosId,
+    padTokenId: tok.padId,
+  });
+  const tokensPerStep = config.batchSize * config.gradAccum * config.seqLen;
+  ctx.log(
+    `corpus: ${docs.length} documents → ${examples.length} windows of ${config.seqLen} tokens; ` +
+      `${tokensPerStep} tokens per step`,
+  );
+
+  const model = llamaTrainable(cfg, initLlamaWeights(cfg, Rng.derive(config.seed, 'init')), { mode: 'full' });
+  try {
+    let finalLoss = NaN;
+    const result = await train(
+      model,
+      { examples, padId: tok.padId, maxSeqLen: config.seqLen },
+      {
+        lr: config.lr,
+        schedule: { kind: 'cosine', warmupRatio: config.warmupRatio },
+        weightDecay: config.weightDecay,
+        clipNorm: config.clipNorm,
+        batchSize: config.batchSize,
+        gradAccum: config.gradAccum,
+        ...(config.steps !== undefined ? { maxSteps: config.steps } : { epochs: config.epochs }),
+        seed: config.seed,
+        outDir: runDir,
+        resume: 'latest',
+        ...(config.checkpointEverySteps !== undefined
+          ? { checkpointEverySteps: config.checkpointEverySteps }
+          : {}),
+        ...(config.keepLast !== undefined ? { keepLast: config.keepLast } : {}),
+        checkpointFiles: { 'config.json': JSON.stringify(llamaConfigJson(cfg), null, 2) + '\n' },
+      },
+      {
+        onStep: (s) => {
+          finalLoss = s.loss;
+          reportStep(ctx, s, s.step * tokensPerStep);
+        },
+        onCheckpoint: async (c) => {
+          await recordCheckpoint(ctx, c);
+        },
+        shouldStop: () => ctx.signal.aborted,
+      },
+    );
+    ctx.signal.throwIfAborted();
+    const modelDir = join(runDir, 'model');
+    saveModel(modelDir, cfg, model.weights, tok);
+    await recordCheckpoint(ctx, {
+      step: result.steps,
+      epoch: result.steps / result.stepsPerEpoch,
+      dir: modelDir,
+      reason: 'model',
+    });
+    ctx.log(`model written to ${modelDir}`);
+    return {
+      modelDir: join('runs', String(runId), 'model'),
+      steps: result.steps,
+      finalLoss,
+      tokens: result.steps * tokensPerStep,
+      backend: choice.name,
+    };
+  } finally {
+    model.dispose();
+  }
+}

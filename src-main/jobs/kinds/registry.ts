@@ -1,0 +1,11 @@
+/**
+ * Job implementations by kind, loaded lazily inside the worker process. Every kind in
+ * `catalog.ts` has an entry here (checked by the type below and by a unit test).
+ */
+import type { JobFn, JobRegistry } from '../job-runner.js';
+import type { JobKindName } from './catalog.js';
+
+export const JOB_REGISTRY: JobRegistry & Record<JobKindName, () => Promise<JobFn>> = {
+  demo: async () => (await import('./demo.js')).runDemo,
+  pretrain: async () => (await import('./pretrain.js')).runPretrain,
+};

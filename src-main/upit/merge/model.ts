@@ -1,0 +1,360 @@
+/**
+ * Streaming whole-model merge: opens the base and every model lazily, checks that they agree
+ * (config architecture and dimensions, tensor names and shapes) before anything is written,
+ * then merges tensor by tensor straight into safetensors writers, so peak memory is the m + 2
+ * tensors of one name (inputs + output) plus a few kilobytes of scratch, never a whole model.
+ *
+ * The output directory gets the base's config.json, generation_config.json and tokenizer files,
+ * the merged weights (one model.safetensors, or shards + index above `maxShardBytes`) and a
+ * `merge.json` recipe (method, inputs, weights, parameters, seed). Everything is written into
+ * `<outDir>.tmp-<pid>` and renamed into place, so the directory appears whole or not at all.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileError, isUserError, UserError } from '../../common/errors.js';
+import { fsyncDir, ioError, writeFileAtomic } from '../../io/atomic.js';
+import { SafetensorsWriter } from '../../io/safetensors.js';
+import {
+  DEFAULT_MAX_SHARD_BYTES,
+  openWeights,
+  SINGLE_WEIGHTS_FILE,
+  WEIGHTS_INDEX_FILE,
+  type WeightSource,
+} from '../../io/weights.js';
+import { getMergeMethod, type MergeMethodName, type MergeParams } from './methods.js';
+import type { DareRescale } from './sparsify.js';
+
+export const MERGE_RECIPE_FILE = 'merge.json';
+
+/** Side files copied from the base when present. */
+export const COPIED_FILES = [
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'tokenizer.model',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.jinja',
+] as const;
+
+/** config.json fields that must agree between the base and every model. */
+const CONFIG_KEYS = [
+  'architectures',
+  'model_type',
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'tie_word_embeddings',
+] as const;
+
+export interface MergeProgress {
+  tensor: string;
+  /** Tensors written so far (this one included) and in all. */
+  done: number;
+  total: number;
+  /** Parameters (elements) written so far and in all. */
+  elementsDone: number;
+  elementsTotal: number;
+}
+
+export interface MergeModelsOptions {
+  method: MergeMethodName | string;
+  baseDir: string;
+  modelDirs: string[];
+  /** One per model (default 1 each). */
+  weights?: number[];
+  /** DARE drop probability p ∈ [0, 1) (dare_linear, dare_ties). */
+  drop?: number;
+  /** TIES density ∈ (0, 1]. */
+  density?: number;
+  lambda?: number;
+  normalize?: boolean;
+  rescale?: DareRescale;
+  seed: number;
+  outDir: string;
+  /** Output dtype; default BF16 when every base tensor is BF16, else F32. */
+  dtype?: 'F32' | 'BF16';
+  /** Shard above this many output bytes (default 5 GB, as Hugging Face). */
+  maxShardBytes?: number;
+  /** Merge only the tensors this accepts; the others are copied from the base. Default: all. */
+  only?: (name: string) => boolean;
+  onProgress?: (p: MergeProgress) => void;
+  /** Checked between tensors; an aborted merge leaves no output. */
+  signal?: AbortSignal;
+}
+
+/** The content of merge.json. */
+export interface MergeRecipe {
+  format: 'upit-merge/1';
+  method: MergeMethodName;
+  base: string;
+  models: { dir: string; weight: number }[];
+  params: Omit<MergeParams, 'weights'>;
+  seed: number;
+  dtype: 'F32' | 'BF16';
+  tensors: number;
+  /** Tensors copied from the base unmerged (when `only` was given). */
+  copiedFromBase: number;
+}
+
+function readConfig(dir: string): Record<string, unknown> {
+  const file = path.join(dir, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw ioError(file, 'cannot read', e);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw fileError(file, `invalid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fileError(file, 'not a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/** The fields of CONFIG_KEYS with Hugging Face's defaults filled in (absent kv heads = heads, …). */
+function configShape(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of CONFIG_KEYS) out[k] = c[k] ?? null;
+  out.num_key_value_heads ??= out.num_attention_heads;
+  const h = c.hidden_size;
+  const nh = c.num_attention_heads;
+  if (out.head_dim === null && typeof h === 'number' && typeof nh === 'number' && nh > 0)
+    out.head_dim = h / nh;
+  out.tie_word_embeddings ??= false;
+  return out;
+}
+
+/** Throws a UserError naming the field and both directories when `dir`'s config disagrees with the base's. */
+export function checkConfigsCompatible(baseDir: string, dir: string): void {
+  const a = configShape(readConfig(baseDir));
+  const b = configShape(readConfig(dir));
+  for (const k of CONFIG_KEYS) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
+      throw fileError(
+        path.join(dir, 'config.json'),
+        `${k} is ${JSON.stringify(b[k])} but the base (${baseDir}) has ${JSON.stringify(a[k])}: models of different architectures or sizes cannot be merged`,
+      );
+    }
+  }
+}
+
+/** Throws a UserError naming the tensor and directory when `src` lacks, adds or reshapes a tensor of `base`. */
+export function checkTensorsMatch(base: WeightSource, src: WeightSource): void {
+  for (const name of base.names()) {
+    if (!src.has(name))
+      throw fileError(src.dir, `missing tensor ${JSON.stringify(name)} (the base ${base.dir} has it)`);
+    const a = base.entry(name).shape;
+    const b = src.entry(name).shape;
+    if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
+      throw fileError(
+        src.dir,
+        `tensor ${JSON.stringify(name)} has shape [${b.join(', ')}], the base ${base.dir} has [${a.join(', ')}]`,
+      );
+    }
+  }
+  for (const name of src.names()) {
+    if (!base.has(name))
+      throw fileError(src.dir, `tensor ${JSON.stringify(name)} is not in the base ${base.dir}`);
+  }
+}
+
+function rmQuiet(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+}
+
+function shardName(i: number, n: number): string {
+  return `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+}
+
+/** Greedy shards in tensor order (a tensor larger than the limit gets a shard of its own). */
+function planShards(
+  tensors: { name: string; shape: number[]; numel: number }[],
+  elemBytes: number,
+  max: number,
+): { name: string; shape: number[]; numel: number }[][] {
+  const shards: (typeof tensors)[] = [];
+  let cur: typeof tensors = [];
+  let bytes = 0;
+  for (const t of tensors) {
+    const b = t.numel * elemBytes;
+    if (cur.length > 0 && bytes + b > max) {
+      shards.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(t);
+    bytes += b;
+  }
+  if (cur.length > 0 || shards.length === 0) shards.push(cur);
+  return shards;
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Merge whole models into `outDir` (see the file comment). Returns the recipe written to merge.json. */
+export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe> {
+  const method = getMergeMethod(opts.method);
+  if (opts.modelDirs.length === 0) throw new UserError('merge: no models given');
+  if (!Number.isSafeInteger(opts.seed)) throw new UserError(`merge: seed must be an integer, got ${opts.seed}`);
+  const raw: Record<string, unknown> = {};
+  for (const k of ['weights', 'drop', 'density', 'lambda', 'normalize', 'rescale'] as const) {
+    if (opts[k] !== undefined) raw[k] = opts[k];
+  }
+  const params = method.validate(raw, opts.modelDirs.length);
+  const weights = params.weights ?? opts.modelDirs.map(() => 1);
+  const target = path.resolve(opts.outDir);
+  const baseDir = path.resolve(opts.baseDir);
+  const modelDirs = opts.modelDirs.map((d) => path.resolve(d));
+  for (const d of [baseDir, ...modelDirs]) {
+    if (d === target) throw new UserError(`merge: the output directory ${target} is one of the inputs`);
+  }
+
+  for (const d of modelDirs) checkConfigsCompatible(baseDir, d);
+  const sources: WeightSource[] = [];
+  try {
+    const base = openWeights(baseDir);
+    sources.push(base);
+    for (const d of modelDirs) {
+      const s = openWeights(d);
+      sources.push(s);
+      checkTensorsMatch(base, s);
+    }
+    const models = sources.slice(1);
+    const names = base.names();
+    const dtype = opts.dtype ?? (names.every((n) => base.entry(n).dtype === 'BF16') ? 'BF16' : 'F32');
+    const only = opts.only ?? (() => true);
+    const tensors = names.map((name) => {
+      const shape = base.entry(name).shape;
+      return { name, shape, numel: shape.reduce((a, b) => a * b, 1) };
+    });
+    const elementsTotal = tensors.reduce((a, t) => a + t.numel, 0);
+    const max = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+    if (!(max > 0)) throw new UserError(`merge: maxShardBytes must be positive, not ${max}`);
+    const shards = planShards(tensors, dtype === 'BF16' ? 2 : 4, max);
+
+    const tmp = `${target}.tmp-${process.pid}`;
+    rmQuiet(tmp);
+    let copied = 0;
+    const recipe: MergeRecipe = {
+      format: 'upit-merge/1',
+      method: method.name,
+      base: baseDir,
+      models: modelDirs.map((dir, i) => ({ dir, weight: weights[i]! })),
+      params: {
+        lambda: params.lambda,
+        normalize: params.normalize,
+        density: params.density,
+        drop: params.drop,
+        rescale: params.rescale,
+      },
+      seed: opts.seed,
+      dtype,
+      tensors: tensors.length,
+      copiedFromBase: 0,
+    };
+    try {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.mkdirSync(tmp);
+      for (const f of COPIED_FILES) {
+        const from = path.join(baseDir, f);
+        if (fs.existsSync(from) && fs.statSync(from).isFile()) {
+          try {
+            fs.copyFileSync(from, path.join(tmp, f));
+          } catch (e) {
+            throw ioError(from, 'cannot copy', e);
+          }
+        }
+      }
+      let done = 0;
+      let elementsDone = 0;
+      const owner: [string, string][] = [];
+      for (let s = 0; s < shards.length; s++) {
+        const file = shards.length === 1 ? SINGLE_WEIGHTS_FILE : shardName(s, shards.length);
+        const plan = shards[s]!;
+        const writer = new SafetensorsWriter(
+          path.join(tmp, file),
+          plan.map((t) => ({ name: t.name, shape: t.shape })),
+          { dtype, metadata: { merge_method: method.name } },
+        );
+        try {
+          for (const t of plan) {
+            if (opts.signal?.aborted) throw new UserError('merge cancelled');
+            let out: Float32Array;
+            if (only(t.name)) {
+              const b = method.usesBase ? base.read(t.name).data : new Float32Array(t.numel);
+              out = method.mergeTensor(
+                b,
+                models.map((m) => m.read(t.name).data),
+                params,
+                { name: t.name, seed: opts.seed },
+              );
+            } else {
+              out = base.read(t.name).data;
+              copied++;
+            }
+            writer.write(t.name, out);
+            owner.push([t.name, file]);
+            done++;
+            elementsDone += t.numel;
+            opts.onProgress?.({ tensor: t.name, done, total: tensors.length, elementsDone, elementsTotal });
+            await yieldToLoop();
+          }
+          writer.finish();
+        } catch (e) {
+          writer.abort();
+          throw e;
+        }
+      }
+      if (shards.length > 1) {
+        owner.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        const bytes = elementsTotal * (dtype === 'BF16' ? 2 : 4);
+        const index = { metadata: { total_size: bytes }, weight_map: Object.fromEntries(owner) };
+        writeFileAtomic(path.join(tmp, WEIGHTS_INDEX_FILE), JSON.stringify(index, null, 2) + '\n');
+      }
+      recipe.copiedFromBase = copied;
+      writeFileAtomic(path.join(tmp, MERGE_RECIPE_FILE), JSON.stringify(recipe, null, 2) + '\n');
+      fsyncDir(tmp);
+    } catch (e) {
+      rmQuiet(tmp);
+      if (isUserError(e)) throw new UserError(e.message.split(tmp).join(target));
+      throw ioError(target, 'cannot write merged model', e);
+    }
+    replaceDir(tmp, target);
+    return recipe;
+  } finally {
+    for (const s of sources) s.close();
+  }
+}
+
+/** Move `tmp` to `target`, replacing an existing directory (moved aside, then removed). */
+function replaceDir(tmp: string, target: string): void {
+  const old = `${target}.old-${process.pid}`;
+  try {
+    if (fs.existsSync(target)) {
+      rmQuiet(old);
+      fs.renameSync(target, old);
+    }
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    if (!fs.existsSync(target) && fs.existsSync(old)) fs.renameSync(old, target);
+    rmQuiet(tmp);
+    throw ioError(target, 'cannot move the merged model into place', e);
+  }
+  rmQuiet(old);
+  fsyncDir(path.dirname(target));
+}

@@ -1,0 +1,36 @@
+/**
+ * `npm run bench -- <name> [<name> …]`: prints figures and ratios against a reference
+ * measured in the same run. No name: every benchmark.
+ */
+type Bench = () => Promise<void>;
+
+const BENCHES: Record<string, { what: string; load: () => Promise<Bench> }> = {
+  train: {
+    what: 'training tokens/s and GFLOP/s of the reference Llama per backend vs its own matmul GFLOP/s',
+    load: async () => (await import('./train.js')).benchTrain,
+  },
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log('usage: npm run bench -- [name …]\n');
+    for (const [name, b] of Object.entries(BENCHES)) console.log(`  ${name.padEnd(8)} ${b.what}`);
+    return;
+  }
+  const names = args.length > 0 ? args : Object.keys(BENCHES);
+  for (const name of names) {
+    const bench = BENCHES[name];
+    if (!bench) {
+      console.error(`bench: unknown benchmark '${name}' (known: ${Object.keys(BENCHES).join(', ')})`);
+      process.exitCode = 2;
+      return;
+    }
+    console.log(`\n== ${name}: ${bench.what}`);
+    await (
+      await bench.load()
+    )();
+  }
+}
+
+await main();

@@ -1,0 +1,127 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upit } from './cli-helpers.js';
+
+describe('upit pretrain → runs → show → generate, on a micro model', () => {
+  let dir: string;
+  let ws: string;
+  let out: string;
+  let first: { steps: number; finalLoss: number; run: number };
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'upit-cli-'));
+    ws = join(dir, 'ws');
+    out = join(dir, 'model');
+    const r = upit([
+      'pretrain',
+      '--workspace',
+      ws,
+      '--out',
+      out,
+      '--backend',
+      'wasm',
+      '--json',
+      '--docs',
+      '200',
+      '--steps',
+      '8',
+      '--batch',
+      '4',
+      '--seq-len',
+      '64',
+      '--dim',
+      '32',
+      '--layers',
+      '2',
+      '--heads',
+      '2',
+      '--ffn',
+      '64',
+      '--checkpoint-every',
+      '4',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.some((l) => l['event'] === 'progress')).toBe(true);
+    first = lines.find((l) => l['event'] === 'result') as unknown as typeof first;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('trains, lowers the loss and writes a loadable HF-layout model', () => {
+    expect(first.steps).toBe(8);
+    expect(first.finalLoss).toBeLessThan(Math.log(256));
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
+      expect(existsSync(join(out, f))).toBe(true);
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(cfg['architectures']).toEqual(['LlamaForCausalLM']);
+    expect(cfg['hidden_size']).toBe(32);
+  });
+
+  it('records the run, its metrics and checksummed checkpoints', () => {
+    const runs = upit(['runs', '--workspace', ws, '--json']);
+    expect(runs.code).toBe(0);
+    const list = JSON.parse(runs.stdout) as { id: number; kind: string; status: string; backend: string }[];
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ kind: 'pretrain', status: 'done', backend: 'wasm' });
+    const show = upit(['show', String(list[0]!.id), '--workspace', ws, '--json']);
+    const detail = JSON.parse(show.stdout) as {
+      metrics: { key: string; count: number }[];
+      checkpoints: { step: number; tag: string; sha256: string }[];
+    };
+    expect(detail.metrics.find((m) => m.key === 'loss')?.count).toBe(8);
+    expect(detail.checkpoints.map((c) => [c.step, c.tag])).toEqual([
+      [4, 'cadence'],
+      [8, 'final'],
+      [8, 'model'],
+    ]);
+    for (const c of detail.checkpoints) expect(c.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const text = upit(['show', String(list[0]!.id), '--workspace', ws]);
+    expect(text.stdout).toMatch(/checkpoints/);
+    expect(text.stdout).toMatch(/loss/);
+  });
+
+  it('generates from the trained model, and tokenizes with its byte tokenizer', () => {
+    const g = upit([
+      'generate',
+      '--model',
+      out,
+      '--prompt',
+      'Q: ',
+      '--prompt',
+      'The',
+      '--max-new-tokens',
+      '5',
+      '--json',
+      '--backend',
+      'wasm',
+    ]);
+    expect(g.code).toBe(0);
+    const outputs = JSON.parse(g.stdout) as { ids: number[] }[];
+    expect(outputs).toHaveLength(2);
+    for (const o of outputs) expect(o.ids.length).toBeGreaterThan(0);
+    const t = upit(['inspect', 'tokens', '--model', out, '--text', 'hé']);
+    expect(t.stdout.trim()).toBe('104,195,169');
+  });
+
+  it('rejects impossible options naming the field, and leaves nothing behind', () => {
+    const r = upit([
+      'pretrain',
+      '--workspace',
+      join(dir, 'ws2'),
+      '--dim',
+      '30',
+      '--heads',
+      '4',
+      '--steps',
+      '1',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hiddenSize/);
+  });
+});
