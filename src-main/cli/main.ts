@@ -10,6 +10,7 @@ import { registerGenerate } from './commands/generate.js';
 import { registerServe } from './commands/serve.js';
 import { registerPretrain } from './commands/pretrain.js';
 import { registerRuns } from './commands/runs.js';
+import { registerPrepare } from './commands/prepare.js';
 import { VERSION } from '../common/version.js';
 
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerPretrain(program);
   registerRuns(program);
+  registerPrepare(program);
   return program;
 }
 

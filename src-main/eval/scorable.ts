@@ -100,9 +100,11 @@ export function llamaScorable(model: LlamaHandle, opts: LlamaScorableOptions = {
     tokenizer,
     addBos,
     maxSeqLen,
-    selectedNll(ids, mask, positions, targets) {
+    // Right padding needs no attention mask with causal attention (and positions 0..T-1 are right
+    // for every row); passing one would build a [B, 1, T, T] bias on the host for nothing.
+    selectedNll(ids, _mask, positions, targets) {
       return tf.tidy(() => {
-        const { hidden } = llamaForward(cfg, weights, ids, { attentionMask: mask, ...fwd });
+        const { hidden } = llamaForward(cfg, weights, ids, fwd);
         const rows = tf.gather(tf.reshape(hidden, [-1, cfg.hiddenSize]), positions);
         return tokenNll(linear(rows, headWeight(cfg, weights)), targets);
       });

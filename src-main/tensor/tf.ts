@@ -3,10 +3,10 @@
  *
  * In Node, `@tensorflow/tfjs-core` resolves to its CommonJS bundle (`dist/tf-core.node.js`), which
  * registers no gradients and no chained ops (`x.square()`). Upstream ships them only as ES modules with
- * extension-less relative imports that plain Node cannot resolve, so this module installs a tiny
- * resolve hook (scoped to `@tensorflow/tfjs-core/dist/`) and imports them natively. That second copy
- * of tfjs-core's internals shares the engine and the kernel/gradient registries with the bundle through
- * tfjs's own globals (`_tfengine`, `_tfGlobals`), so every gradient lands in the one engine we use.
+ * extension-less relative imports that plain Node cannot resolve; `upstream-esm.ts` loads them anyway
+ * (from a rewritten per-user cache, or through a resolve hook). That second copy of tfjs-core's
+ * internals shares the engine and the kernel/gradient registries with the bundle through tfjs's own
+ * globals (`_tfengine`, `_tfGlobals`), so every gradient lands in the one engine we use.
  * Then our replacement gradients (`gradients.ts`) and CPU kernels (`cpu-kernels.ts`) are registered on top.
  *
  * The CPU backend is always registered, so `tf` works before `useBackend()` is called; faster
@@ -14,31 +14,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { createRequire, register } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { registerCpuKernels } from './cpu-kernels.js';
 import { registerReplacementGradients } from './gradients.js';
-
-const require = createRequire(import.meta.url);
-
-/** Appends `.js` to extension-less relative imports made from inside tfjs-core's ESM `dist/`. */
-const RESOLVE_HOOK = `
-export async function resolve(specifier, context, next) {
-  const parent = context.parentURL;
-  if (parent && parent.includes('/@tensorflow/tfjs-core/dist/') &&
-      (specifier.startsWith('./') || specifier.startsWith('../')) && !/\\.[cm]?js$/.test(specifier)) {
-    return next(specifier + '.js', context);
-  }
-  return next(specifier, context);
-}`;
+import { importTfjsCoreModules } from './upstream-esm.js';
 
 async function registerUpstreamGradients(): Promise<void> {
   const g = globalThis as { __upitTfGradients?: boolean };
   if (g.__upitTfGradients) return;
-  register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`);
-  const dist = (file: string) => pathToFileURL(require.resolve(`@tensorflow/tfjs-core/dist/${file}`)).href;
-  await import(dist('register_all_gradients.js'));
-  await import(dist('public/chained_ops/register_all_chained_ops.js'));
+  await importTfjsCoreModules(['register_all_gradients.js', 'public/chained_ops/register_all_chained_ops.js']);
   g.__upitTfGradients = true;
 }
 

@@ -1,30 +1,11 @@
 import type { Command } from 'commander';
 import { UserError } from '../../common/errors.js';
 import { RUN_KINDS, RUN_STATUSES, defaultWorkspaceDir, openWorkspace, type Run } from '../../store/index.js';
+import { checkpointDomainTable, fmtNum, table } from '../format.js';
 import { jsonOption, parseIntOption, workspaceOption } from './options.js';
 
 function fmtTime(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
-}
-
-function fmtNum(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  const a = Math.abs(x);
-  return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(3) : String(Number(x.toPrecision(5)));
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((cell, c) => cell.padEnd(widths[c]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
 }
 
 function runRow(r: Run): string[] {
@@ -144,6 +125,12 @@ export function registerRuns(program: Command): void {
               .replace(/^/gm, '  ')
               .trimEnd(),
           );
+          out.push('');
+        }
+        const profile = checkpointDomainTable(evaluations, checkpoints);
+        if (profile) {
+          out.push('checkpoint × domain');
+          out.push(profile.replace(/^/gm, '  ').trimEnd());
           out.push('');
         }
         if (evaluations.length > 0) {

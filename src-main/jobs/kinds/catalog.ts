@@ -87,6 +87,62 @@ export const PretrainConfig = z.strictObject({
 });
 export type PretrainConfig = z.output<typeof PretrainConfig>;
 
+const LoraSpecConfig = z.strictObject({
+  r: z.number().int().min(1).max(1024).default(8),
+  alpha: z.number().positive().default(16),
+  targets: z
+    .array(z.enum(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']))
+    .min(1)
+    .default(['gate_proj', 'up_proj', 'down_proj']),
+});
+
+/** Instruction data: the embedded suite (by seed and size) or JSONL files. */
+export const DataConfig = z
+  .discriminatedUnion('source', [
+    z.strictObject({
+      source: z.literal('embedded'),
+      suiteSeed: z.number().int().min(0).default(1),
+      trainPerDomain: z.number().int().min(1).max(1_000_000).default(400),
+      evalPerDomain: z.number().int().min(1).max(100_000).default(100),
+      difficulty: z.number().int().min(1).max(5).optional(),
+    }),
+    z.strictObject({ source: z.literal('files'), train: z.string().min(1), eval: z.string().min(1) }),
+  ])
+  .default({ source: 'embedded', suiteSeed: 1, trainPerDomain: 400, evalPerDomain: 100 });
+export type DataConfig = z.output<typeof DataConfig>;
+
+/** Stage 1: instruction-tune the base model and score every checkpoint on every domain. */
+export const PrepareConfig = z.strictObject({
+  backend: BackendRequest.default('auto'),
+  seed: z.number().int().min(0).max(0xffffffff).default(1),
+  /** Base model directory (Hugging Face layout); default: the shipped tiny base model. */
+  base: z.string().min(1).optional(),
+  data: DataConfig,
+  mode: z.enum(['lora', 'ffn']).default('lora'),
+  lora: LoraSpecConfig.default({ r: 8, alpha: 16, targets: ['gate_proj', 'up_proj', 'down_proj'] }),
+  epochs: z.number().positive().max(100).default(2),
+  /** Default: 2e-4 (LoRA) / 2e-5 (FFN), the paper's rates for 7B models. */
+  lr: z.number().positive().max(1).optional(),
+  warmupRatio: z.number().min(0).max(0.5).default(0.03),
+  weightDecay: z.number().min(0).max(1).default(0),
+  clipNorm: z.number().min(0).default(1),
+  batchSize: z.number().int().min(1).max(4096).default(16),
+  gradAccum: z.number().int().min(1).max(1024).default(1),
+  maxSeqLen: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 16)
+    .default(256),
+  /** Checkpoint cadence in epochs (0.25 → 8 checkpoints over 2 epochs). */
+  checkpointEvery: z.number().positive().max(100).default(0.25),
+  evalBatchSize: z.number().int().min(1).max(4096).default(32),
+  evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
+  /** Also score the base model before training (step 0 of the table). */
+  evalBase: z.boolean().default(true),
+});
+export type PrepareConfig = z.output<typeof PrepareConfig>;
+
 function spec<S extends z.ZodType>(s: JobKindSpec<S>): JobKindSpec<S> {
   return s;
 }
@@ -109,6 +165,15 @@ export const JOB_KINDS = {
       'checkpoints and the final Hugging Face-layout model go to the run folder.',
     createsRun: true,
     config: PretrainConfig,
+  }),
+  prepare: spec({
+    kind: 'prepare',
+    title: 'Stage 1: prepare experts',
+    description:
+      'Instruction-tunes the base model (LoRA or FFN), keeps a checkpoint every 0.25 epoch and scores each ' +
+      'checkpoint on every domain: the checkpoint × domain table that picks the experts.',
+    createsRun: true,
+    config: PrepareConfig,
   }),
 } as const;
 

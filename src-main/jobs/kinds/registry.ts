@@ -8,4 +8,5 @@ import type { JobKindName } from './catalog.js';
 export const JOB_REGISTRY: JobRegistry & Record<JobKindName, () => Promise<JobFn>> = {
   demo: async () => (await import('./demo.js')).runDemo,
   pretrain: async () => (await import('./pretrain.js')).runPretrain,
+  prepare: async () => (await import('./prepare.js')).runPrepare,
 };

@@ -175,7 +175,8 @@ function validator(method: MergeMethodName, specs: readonly ParamSpec[]): MergeM
         }
         case 'number': {
           const x = v === undefined ? s.default : v;
-          if (typeof x !== 'number' || !Number.isFinite(x)) throw err(s.name, `must be a number, got ${String(x)}`);
+          if (typeof x !== 'number' || !Number.isFinite(x))
+            throw err(s.name, `must be a number, got ${String(x)}`);
           const lo = s.minExclusive ? x <= s.min : x < s.min;
           const hi = s.maxExclusive ? x >= s.max : x > s.max;
           if (lo || hi) {
@@ -206,7 +207,12 @@ function validator(method: MergeMethodName, specs: readonly ParamSpec[]): MergeM
 
 // ---- the per-tensor engine ------------------------------------------------------------------
 
-function checkInputs(base: Float32Array, models: readonly Float32Array[], p: MergeParams, ctx: TensorContext) {
+function checkInputs(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  p: MergeParams,
+  ctx: TensorContext,
+) {
   if (models.length === 0) throw new UserError(`tensor ${JSON.stringify(ctx.name)}: no models to merge`);
   models.forEach((x, i) => {
     if (x.length !== base.length) {

@@ -210,7 +210,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe> {
   const method = getMergeMethod(opts.method);
   if (opts.modelDirs.length === 0) throw new UserError('merge: no models given');
-  if (!Number.isSafeInteger(opts.seed)) throw new UserError(`merge: seed must be an integer, got ${opts.seed}`);
+  if (!Number.isSafeInteger(opts.seed))
+    throw new UserError(`merge: seed must be an integer, got ${opts.seed}`);
   const raw: Record<string, unknown> = {};
   for (const k of ['weights', 'drop', 'density', 'lambda', 'normalize', 'rescale'] as const) {
     if (opts[k] !== undefined) raw[k] = opts[k];

@@ -8,10 +8,10 @@
  * - magnitude trim (TIES, Yadav et al. 2023): keep the k = ⌊density·n⌋ (at least 1) entries of
  *   largest |δ|; ties at the threshold are kept in index order until k are kept.
  *
- * Masks come from xoshiro128** (the generator of `Rng`, inlined here: one uint32 per element,
- * compared with an integer threshold, no float per draw). An element is dropped when its draw u
- * satisfies u < T = round(p·2³²), so the keep probability is 1 − p to within 2⁻³³. Each tensor
- * of each model gets its own stream, `Rng.derive(seed, "dare/<model index>/<tensor name>")`, so
+ * Masks come from xoshiro128** (the generator of `Rng`, inlined here), integer fields of its
+ * uint32 words compared with an integer threshold, no float per draw (`maskPlan`: exact for
+ * dyadic p such as 0.5 with 32 draws per word; one word per element otherwise, keep probability
+ * 1 − p to within 2⁻³³). Each tensor of each model gets its own stream, `Rng.derive(seed, "dare/<model index>/<tensor name>")`, so
  * the masks do not depend on the order in which tensors are visited.
  */
 import { Rng } from '../../common/rng.js';
@@ -27,34 +27,50 @@ export function dareLabel(model: number, tensor: string): string {
   return `dare/${model}/${tensor}`;
 }
 
-/** Integer drop threshold for probability p ∈ [0, 1): drop when the uint32 draw is below it. */
-export function dropThreshold(p: number): number {
-  return Math.min(Math.round(p * 4294967296), 4294967295);
+/**
+ * How a drop probability p is drawn: `bits`-bit fields of the generator's uint32 words (low bits
+ * first), an element dropped when its field is below `threshold`. When p·2^b is an integer for
+ * b ∈ {1, 2, 4, 8, 16} (p = 0, 0.5, 0.25, 0.9375, …) the smallest such b is used and the draw is
+ * exact with 32/b elements per word (p = 0.5, UpIT's default: one word per 32 elements);
+ * otherwise one word per element with threshold round(p·2³²) (keep probability 1 − p to 2⁻³³).
+ */
+export function maskPlan(p: number): { bits: number; threshold: number } {
+  for (const bits of [1, 2, 4, 8, 16]) {
+    const t = p * 2 ** bits;
+    if (Number.isInteger(t)) return { bits, threshold: t };
+  }
+  return { bits: 32, threshold: Math.min(Math.round(p * 4294967296), 4294967295) };
 }
 
 /**
- * A Bernoulli keep-mask stream: xoshiro128** started from an `Rng`'s state (the draws are exactly
- * `rng.nextU32()`'s sequence), kept in four locals per call so the hot loop allocates nothing.
+ * A Bernoulli keep-mask stream: xoshiro128** started from an `Rng`'s state (the words are exactly
+ * `rng.nextU32()`'s sequence), inlined with the state in locals so the hot loop allocates nothing
+ * and has no data-dependent branch. See `maskPlan` for how words become draws.
  */
 export class MaskStream {
   private s0: number;
   private s1: number;
   private s2: number;
   private s3: number;
+  /** The word being consumed and how many fields it has left. */
+  private word = 0;
+  private left = 0;
+  readonly bits: number;
+  readonly threshold: number;
 
-  constructor(
-    rng: Rng,
-    readonly threshold: number,
-  ) {
+  constructor(rng: Rng, p: number) {
     const s = rng.state();
     this.s0 = s[0]! | 0;
     this.s1 = s[1]! | 0;
     this.s2 = s[2]! | 0;
     this.s3 = s[3]! | 0;
+    const plan = maskPlan(p);
+    this.bits = plan.bits;
+    this.threshold = plan.threshold;
   }
 
   static forTensor(seed: number, model: number, tensor: string, p: number): MaskStream {
-    return new MaskStream(Rng.derive(seed, dareLabel(model, tensor)), dropThreshold(p));
+    return new MaskStream(Rng.derive(seed, dareLabel(model, tensor)), p);
   }
 
   clone(): MaskStream {
@@ -63,34 +79,60 @@ export class MaskStream {
     return c;
   }
 
-  /** keep[t] = 1 when element t (of the next `len`) is kept, else 0; returns how many were kept. */
-  fill(keep: Uint8Array, len: number): number {
+  /** For the next `len` elements: mult[t] = c when element t is kept, else 0. */
+  fill(mult: Float64Array, len: number, c: number): void {
     let s0 = this.s0;
     let s1 = this.s1;
     let s2 = this.s2;
     let s3 = this.s3;
-    const thr = this.threshold;
-    let kept = 0;
-    for (let t = 0; t < len; t++) {
-      // xoshiro128**: result = rotl(s1 * 5, 7) * 9
-      const x = Math.imul(s1, 5);
-      const u = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
-      const tt = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= tt;
-      s3 = (s3 << 11) | (s3 >>> 21);
-      const k = u >= thr ? 1 : 0;
-      keep[t] = k;
-      kept += k;
+    const thr = this.threshold | 0;
+    if (this.bits === 32) {
+      for (let t = 0; t < len; t++) {
+        // xoshiro128**: result = rotl(s1·5, 7)·9
+        const x = Math.imul(s1, 5);
+        const u = Math.imul((x << 7) | (x >>> 25), 9);
+        const tt = s1 << 9;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= tt;
+        s3 = (s3 << 11) | (s3 >>> 21);
+        // unsigned u < thr, branch-free: the borrow out of u − thr
+        const lt = ((~u & thr) | (~(u ^ thr) & ((u - thr) | 0))) >>> 31;
+        mult[t] = (lt ^ 1) * c;
+      }
+    } else {
+      const bits = this.bits;
+      const mask = bits === 16 ? 0xffff : (1 << bits) - 1;
+      const per = 32 / bits;
+      let w = this.word;
+      let left = this.left;
+      for (let t = 0; t < len; t++) {
+        if (left === 0) {
+          const x = Math.imul(s1, 5);
+          w = Math.imul((x << 7) | (x >>> 25), 9);
+          const tt = s1 << 9;
+          s2 ^= s0;
+          s3 ^= s1;
+          s1 ^= s2;
+          s0 ^= s3;
+          s2 ^= tt;
+          s3 = (s3 << 11) | (s3 >>> 21);
+          left = per;
+        }
+        const f = w & mask;
+        w >>>= bits;
+        left--;
+        mult[t] = (((f - thr) >>> 31) ^ 1) * c; // kept when f ≥ thr
+      }
+      this.word = w;
+      this.left = left;
     }
     this.s0 = s0;
     this.s1 = s1;
     this.s2 = s2;
     this.s3 = s3;
-    return kept;
   }
 }
 
@@ -100,16 +142,16 @@ export class MaskStream {
  */
 export function dareL1Factor(x: Float32Array, b: Float32Array | null, stream: MaskStream): number {
   const s = stream.clone();
-  const keep = new Uint8Array(CHUNK);
+  const keep = new Float64Array(CHUNK);
   let all = 0;
   let kept = 0;
   for (let off = 0; off < x.length; off += CHUNK) {
     const len = Math.min(CHUNK, x.length - off);
-    s.fill(keep, len);
+    s.fill(keep, len, 1);
     for (let t = 0; t < len; t++) {
       const d = Math.abs(b === null ? x[off + t]! : x[off + t]! - b[off + t]!);
       all += d;
-      if (keep[t] === 1) kept += d;
+      kept += keep[t]! * d;
     }
   }
   return kept > 0 ? all / kept : 0;
@@ -178,22 +220,26 @@ export class TrimStream {
     this.ties = plan.tiesToKeep;
   }
 
-  /** keep[t] for elements off..off+len of δ = x − b. */
-  fill(keep: Uint8Array, x: Float32Array, b: Float32Array | null, off: number, len: number): void {
+  /** For elements off..off+len of δ = x − b: mult[t] = c when kept, else 0. */
+  fill(mult: Float64Array, c: number, x: Float32Array, b: Float32Array | null, off: number, len: number): void {
     const { f, u } = this;
     const thr = this.plan.thresholdBits;
     if (thr < 0) {
-      keep.fill(1, 0, len);
+      mult.fill(c, 0, len);
       return;
     }
-    for (let t = 0; t < len; t++) f[t] = Math.abs(b === null ? x[off + t]! : x[off + t]! - b[off + t]!);
-    for (let t = 0; t < len; t++) {
-      const bits = u[t]!;
-      if (bits > thr) keep[t] = 1;
-      else if (bits === thr && this.ties > 0) {
-        keep[t] = 1;
-        this.ties--;
-      } else keep[t] = 0;
+    for (let start = 0; start < len; start += CHUNK) {
+      const l = Math.min(CHUNK, len - start);
+      const o = off + start;
+      for (let t = 0; t < l; t++) f[t] = Math.abs(b === null ? x[o + t]! : x[o + t]! - b[o + t]!);
+      for (let t = 0; t < l; t++) {
+        const bits = u[t]!;
+        if (bits > thr) mult[start + t] = c;
+        else if (bits === thr && this.ties > 0) {
+          mult[start + t] = c;
+          this.ties--;
+        } else mult[start + t] = 0;
+      }
     }
   }
 }

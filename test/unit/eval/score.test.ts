@@ -24,6 +24,10 @@ describe('encodePair', () => {
     expect(tok.decode(r.ids.slice(r.firstTarget))).toBe(' Paris\n');
     expect(r.contBytes).toBe(7);
     expect(r.ids).toEqual(tok.encode('Q: x\nA: Paris\n'));
+    // no whitespace to move and still no clean split: the parts are encoded separately
+    const f = encodePair(m, 'Q: ab', 'cd');
+    expect(f.ids).toEqual([...tok.encode('Q: ab'), ...tok.encode('cd')]);
+    expect(tok.decode(f.ids.slice(f.firstTarget))).toBe('cd');
   });
 
   it('cuts long sequences from the left, keeping the continuation', () => {

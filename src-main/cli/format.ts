@@ -1,0 +1,66 @@
+/** Plain-text tables for the terminal. */
+import type { Checkpoint, Evaluation } from '../store/index.js';
+
+export function fmtNum(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(3) : String(Number(x.toPrecision(5)));
+}
+
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
+/**
+ * The Stage 1 profile: one row per scored model (base, then checkpoints by step), one
+ * column per domain (its primary metric, in %), the average, and the best row per domain
+ * marked with *. Empty when the evaluations are not per checkpoint.
+ */
+export function checkpointDomainTable(
+  evaluations: readonly Evaluation[],
+  checkpoints: readonly Checkpoint[],
+): string {
+  const primary = evaluations.filter((e) => e.metric !== 'acc'); // choice items: acc_norm is primary
+  if (primary.length === 0) return '';
+  const stepOf = new Map(checkpoints.map((c) => [c.id, c.step]));
+  const rows = new Map<string, { step: number; scores: Map<string, number> }>();
+  const domains: string[] = [];
+  for (const e of primary) {
+    const key = e.modelRef ?? (e.checkpointId !== null ? `checkpoint ${e.checkpointId}` : 'model');
+    const step = e.checkpointId !== null ? (stepOf.get(e.checkpointId) ?? 0) : 0;
+    if (!rows.has(key)) rows.set(key, { step, scores: new Map() });
+    rows.get(key)!.scores.set(e.domain, e.score);
+    if (!domains.includes(e.domain)) domains.push(e.domain);
+  }
+  const ordered = [...rows.entries()].sort((a, b) => a[1].step - b[1].step);
+  const best = new Map<string, number>();
+  for (const d of domains)
+    best.set(d, Math.max(...ordered.filter(([k]) => k !== 'base').map(([, r]) => r.scores.get(d) ?? -1)));
+  const out: string[][] = [['model', ...domains, 'avg']];
+  for (const [key, r] of ordered) {
+    const vals = domains.map((d) => r.scores.get(d));
+    const present = vals.filter((v): v is number => v !== undefined);
+    const avg = present.reduce((a, b) => a + b, 0) / Math.max(1, present.length);
+    out.push([
+      key,
+      ...vals.map((v, i) =>
+        v === undefined
+          ? '-'
+          : `${(100 * v).toFixed(1)}${key !== 'base' && v === best.get(domains[i]!) ? '*' : ''}`,
+      ),
+      (100 * avg).toFixed(1),
+    ]);
+  }
+  return table(out) + '(% correct; * best checkpoint per domain)\n';
+}
