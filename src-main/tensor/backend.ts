@@ -172,28 +172,44 @@ async function loadWebgpu(byName: boolean): Promise<Loaded> {
 }
 
 /**
- * Threads for the wasm backend: `UPIT_WASM_THREADS` when set (0 or 1 = single-threaded), else one per
- * logical core, up to 4 (tfjs pre-spawns 8 workers; see `test/bench/matmul.ts` for the measurement).
+ * Threads for the wasm backend. `UPIT_WASM_THREADS` when set (0 or 1 = single-threaded); otherwise one
+ * per logical core (up to 4) unless the machine is already busy when the backend starts (1-minute load
+ * above cores − 0.5): XNNPACK's pool threads spin-wait, which pays off on free cores (reference Llama
+ * training on 2 cores: ~3,300 tok/s with 2 threads vs ~2,400 with 1) and backfires on oversubscribed
+ * ones (~1,200 vs ~1,800 at load 4). Thread count does not change results.
  */
-export function wasmThreadsWanted(): number {
+export function wasmThreadsWanted(): { threads: number; why: string } {
   const env = process.env['UPIT_WASM_THREADS'];
   if (env !== undefined && env.trim() !== '') {
     const n = Number(env);
-    if (Number.isInteger(n) && n >= 0) return Math.min(n, 8);
+    if (Number.isInteger(n) && n >= 0) return { threads: Math.min(n, 8), why: 'UPIT_WASM_THREADS' };
   }
-  return Math.max(1, Math.min(os.cpus().length, 4));
+  const cores = os.cpus().length;
+  if (cores < 2) return { threads: 1, why: 'one core' };
+  const load = os.loadavg()[0] ?? 0;
+  if (load > cores - 0.5) {
+    return {
+      threads: 1,
+      why: `machine busy: load ${load.toFixed(1)} on ${cores} cores; UPIT_WASM_THREADS=${cores} forces threads`,
+    };
+  }
+  return { threads: Math.min(cores, 4), why: '' };
 }
+
+let wasmThreadNote = '';
 
 async function loadWasm(): Promise<Loaded> {
   let init;
+  const want = wasmThreadsWanted();
   try {
-    init = await initWasm(wasmThreadsWanted());
+    init = await initWasm(want.threads);
   } catch (e) {
     return { ok: false, status: 'unavailable', detail: `wasm: ${message(e)}` };
   }
   if (!init.ok) return { ok: false, status: 'unavailable', detail: init.detail };
   registerWasmKernels();
-  return { ok: true, status: 'ok', detail: init.detail, threads: init.threads };
+  if (init.fresh === true) wasmThreadNote = init.threads === 1 && want.why !== '' ? ` (${want.why})` : '';
+  return { ok: true, status: 'ok', detail: init.detail + wasmThreadNote, threads: init.threads };
 }
 
 async function load(name: BackendName, byName: boolean): Promise<Loaded> {

@@ -31,7 +31,8 @@ export function registerCpuKernels(tf: typeof tfc): void {
     }
     const n = sizeOf(ids.shape);
     const inner = n === 0 ? 0 : sizeOf(x.shape) / n;
-    const out = x.dtype === 'float32' ? new Float32Array(numSegments * inner) : new Int32Array(numSegments * inner);
+    const out =
+      x.dtype === 'float32' ? new Float32Array(numSegments * inner) : new Int32Array(numSegments * inner);
     if (n > 0) {
       const src = backend.readSync(x.dataId);
       const seg = backend.readSync(ids.dataId);
@@ -45,6 +46,11 @@ export function registerCpuKernels(tf: typeof tfc): void {
     }
     return backend.makeTensorInfo([numSegments, ...x.shape.slice(ids.shape.length)], x.dtype, out);
   };
-  if (tf.getKernel(tf.UnsortedSegmentSum, 'cpu') !== undefined) tf.unregisterKernel(tf.UnsortedSegmentSum, 'cpu');
-  tf.registerKernel({ kernelName: tf.UnsortedSegmentSum, backendName: 'cpu', kernelFunc: kernelFunc as tfc.KernelFunc });
+  if (tf.getKernel(tf.UnsortedSegmentSum, 'cpu') !== undefined)
+    tf.unregisterKernel(tf.UnsortedSegmentSum, 'cpu');
+  tf.registerKernel({
+    kernelName: tf.UnsortedSegmentSum,
+    backendName: 'cpu',
+    kernelFunc: kernelFunc as tfc.KernelFunc,
+  });
 }

@@ -33,7 +33,8 @@ function flatRows(t: tf.Tensor, cols: number): tf.Tensor2D {
 function weightGrad(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
   const inF = x.shape[1];
   const outF = dy.shape[1];
-  if (tf.getBackend() === 'wasm' && outF < inF) return tf.transpose(tf.matMul(x, dy, true, false)) as tf.Tensor2D;
+  if (tf.getBackend() === 'wasm' && outF < inF)
+    return tf.transpose(tf.matMul(x, dy, true, false)) as tf.Tensor2D;
   return tf.matMul(dy, x, true, false);
 }
 

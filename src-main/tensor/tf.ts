@@ -21,7 +21,10 @@ import { importTfjsCoreModules } from './upstream-esm.js';
 async function registerUpstreamGradients(): Promise<void> {
   const g = globalThis as { __upitTfGradients?: boolean };
   if (g.__upitTfGradients) return;
-  await importTfjsCoreModules(['register_all_gradients.js', 'public/chained_ops/register_all_chained_ops.js']);
+  await importTfjsCoreModules([
+    'register_all_gradients.js',
+    'public/chained_ops/register_all_chained_ops.js',
+  ]);
   g.__upitTfGradients = true;
 }
 

@@ -44,7 +44,11 @@ export function userCacheDir(): string {
   if (env !== undefined && env !== '') return env;
   const home = os.homedir();
   if (process.platform === 'win32') {
-    return path.join(process.env['LOCALAPPDATA'] ?? path.join(home, 'AppData', 'Local'), 'upit-workbench', 'Cache');
+    return path.join(
+      process.env['LOCALAPPDATA'] ?? path.join(home, 'AppData', 'Local'),
+      'upit-workbench',
+      'Cache',
+    );
   }
   if (process.platform === 'darwin') return path.join(home, 'Library', 'Caches', 'upit-workbench');
   return path.join(process.env['XDG_CACHE_HOME'] ?? path.join(home, '.cache'), 'upit-workbench');
@@ -86,7 +90,10 @@ function rewriteInto(dist: string, entries: string[], out: string): number {
 /** The cache directory for this tfjs-core install, built if missing; throws when it cannot be. */
 function ensureCache(dist: string, entries: string[]): string {
   const version = (require('@tensorflow/tfjs-core/package.json') as { version: string }).version;
-  const key = createHash('sha256').update(`${dist}\n${entries.join('\n')}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(`${dist}\n${entries.join('\n')}`)
+    .digest('hex')
+    .slice(0, 16);
   const dir = path.join(userCacheDir(), `tfjs-core-${version}-esm-${key}`);
   const marker = path.join(dir, 'complete.json');
   if (fs.existsSync(marker)) return dir;

@@ -539,7 +539,12 @@ function identity(args: { inputs: tf.NamedTensorInfoMap; backend: object }): tf.
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-function sliceInto(backend: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+function sliceInto(
+  backend: WasmBackendLike,
+  x: tf.TensorInfo,
+  begin: number[],
+  size: number[],
+): tf.TensorInfo {
   const out = backend.makeOutput(size, x.dtype);
   const total = sizeOf(size);
   if (total === 0) return out;
@@ -574,7 +579,11 @@ function sliceInto(backend: WasmBackendLike, x: tf.TensorInfo, begin: number[], 
   return out;
 }
 
-function slice(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+function slice(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: object;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const x = args.inputs['x']!;
   if (x.dtype === 'string' || x.dtype === 'complex64') return fallback(tf.Slice, args);
@@ -589,7 +598,11 @@ function slice(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: t
   return sliceInto(backend, x, begin, size);
 }
 
-function splitV(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+function splitV(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: object;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo[] {
   const backend = args.backend as WasmBackendLike;
   const x = args.inputs['x']!;
   if (x.dtype === 'string' || x.dtype === 'complex64') {

@@ -33,6 +33,8 @@ export interface WasmInit {
   /** Threads XNNPACK actually uses (1 = single-threaded build or pool of one). */
   threads: number;
   detail: string;
+  /** True for the call that initialized the backend (later calls return the same outcome). */
+  fresh?: boolean;
 }
 
 function wasmDistDir(): string {
@@ -91,7 +93,7 @@ let loaded: WasmInit | undefined;
  * single-threaded SIMD build.
  */
 export async function initWasm(threads: number): Promise<WasmInit> {
-  if (loaded !== undefined) return loaded;
+  if (loaded !== undefined) return { ...loaded, fresh: false };
   const mod = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmBackendModule;
   // emscripten's Node glue installs process-wide 'uncaughtException'/'unhandledRejection' handlers that
   // rethrow (printing its whole minified source line); they are removed again once it is initialized.
@@ -100,7 +102,8 @@ export async function initWasm(threads: number): Promise<WasmInit> {
     unhandledRejection: new Set(process.listeners('unhandledRejection')),
   };
   try {
-    return (loaded = await initModule(mod, threads));
+    loaded = await initModule(mod, threads);
+    return { ...loaded, fresh: true };
   } finally {
     for (const l of process.listeners('uncaughtException')) {
       if (!before.uncaughtException.has(l)) process.removeListener('uncaughtException', l);

@@ -11,6 +11,7 @@ import { makeLlamaConfig, type LlamaConfig } from '../../src-main/model/config.j
 import { initLlamaWeights } from '../../src-main/model/params.js';
 import { probeBackends, useBackend, type BackendName } from '../../src-main/tensor/backend.js';
 import { tf } from '../../src-main/tensor/tf.js';
+import { setWasmKernels } from '../../src-main/tensor/wasm-kernels.js';
 import { llamaTrainable } from '../../src-main/train/llama-trainable.js';
 import { train } from '../../src-main/train/trainer.js';
 import { matmulGflops } from './matmul.js';
@@ -95,5 +96,16 @@ export async function benchTrain(): Promise<void> {
         `   (${choice.detail})`,
     );
     tf.disposeVariables();
+    if (name === 'wasm') {
+      // The same step on tfjs-backend-wasm's stock kernels: the reference our kernels are measured against.
+      setWasmKernels(false);
+      const stock = await measure('wasm', 2);
+      setWasmKernels(true);
+      console.log(
+        `wasm-stock ${stock.tokPerSec.toFixed(0).padStart(6)}  ${((stock.tokPerSec * flopsPerToken) / 1e9).toFixed(2).padStart(8)}` +
+          `                                        our kernels: ×${(tokPerSec / stock.tokPerSec).toFixed(2)} over stock tfjs-backend-wasm`,
+      );
+      tf.disposeVariables();
+    }
   }
 }

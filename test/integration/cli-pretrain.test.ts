@@ -109,6 +109,61 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     expect(t.stdout.trim()).toBe('104,195,169');
   });
 
+  it('runs Stage 1 on it: checkpoints every 0.5 epoch, each scored on every domain', () => {
+    const r = upit([
+      'prepare',
+      '--workspace',
+      ws,
+      '--base',
+      out,
+      '--backend',
+      'wasm',
+      '--json',
+      '--train-per-domain',
+      '4',
+      '--eval-per-domain',
+      '2',
+      '--epochs',
+      '1',
+      '--checkpoint-every',
+      '0.5',
+      '--batch',
+      '8',
+      '--lr',
+      '1e-3',
+      '--max-seq-len',
+      '160',
+      '--eval-batch',
+      '16',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['event'] === 'result') as {
+      run: number;
+      checkpoints: number;
+      bestStepByDomain: Record<string, number>;
+    };
+    expect(result.checkpoints).toBe(2);
+    expect(Object.keys(result.bestStepByDomain).sort()).toEqual(['arith', 'code', 'mc', 'qa']);
+    const show = JSON.parse(upit(['show', String(result.run), '--workspace', ws, '--json']).stdout) as {
+      checkpoints: { id: number }[];
+      evaluations: { checkpointId: number | null; domain: string; n: number }[];
+    };
+    expect(show.checkpoints).toHaveLength(2);
+    for (const c of show.checkpoints) {
+      const domains = show.evaluations.filter((e) => e.checkpointId === c.id).map((e) => e.domain);
+      expect(new Set(domains)).toEqual(new Set(['arith', 'code', 'qa', 'mc']));
+    }
+    expect(show.evaluations.filter((e) => e.checkpointId === null).length).toBeGreaterThan(0); // the base row
+    const text = upit(['show', String(result.run), '--workspace', ws]).stdout;
+    expect(text).toMatch(/checkpoint × domain/);
+    expect(text).toMatch(/base/);
+  });
+
   it('rejects impossible options naming the field, and leaves nothing behind', () => {
     const r = upit([
       'pretrain',
@@ -122,6 +177,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
       '1',
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/hiddenSize/);
+    expect(r.stderr).toMatch(/model\.hiddenSize: must be divisible by numHeads/);
+    expect(existsSync(join(dir, 'ws2'))).toBe(false);
   });
 });

@@ -27,64 +27,89 @@ export type DemoConfig = z.output<typeof DemoConfig>;
 const BackendRequest = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 
 /** Pre-train a small byte-level Llama from scratch (the embedded base model's recipe). */
-export const PretrainConfig = z.strictObject({
-  backend: BackendRequest.default('auto'),
-  seed: z.number().int().min(0).max(0xffffffff).default(1),
-  /** The embedded world's corpus (by suite seed and size) or a text file (documents separated by blank lines). */
-  corpus: z
-    .discriminatedUnion('source', [
-      z.strictObject({
-        source: z.literal('embedded'),
-        suiteSeed: z.number().int().min(0).default(1),
-        docs: z.number().int().min(10).max(5_000_000).default(20_000),
+export const PretrainConfig = z
+  .strictObject({
+    backend: BackendRequest.default('auto'),
+    seed: z.number().int().min(0).max(0xffffffff).default(1),
+    /** The embedded world's corpus (by suite seed and size) or a text file (documents separated by blank lines). */
+    corpus: z
+      .discriminatedUnion('source', [
+        z.strictObject({
+          source: z.literal('embedded'),
+          suiteSeed: z.number().int().min(0).default(1),
+          docs: z.number().int().min(10).max(5_000_000).default(20_000),
+        }),
+        z.strictObject({ source: z.literal('file'), path: z.string().min(1) }),
+      ])
+      .default({ source: 'embedded', suiteSeed: 1, docs: 20_000 }),
+    model: z
+      .strictObject({
+        hiddenSize: z.number().int().min(8).max(8192).default(128),
+        numLayers: z.number().int().min(1).max(128).default(4),
+        numHeads: z.number().int().min(1).max(128).default(4),
+        numKvHeads: z.number().int().min(1).max(128).optional(),
+        intermediateSize: z.number().int().min(8).max(65536).default(344),
+        maxPositionEmbeddings: z
+          .number()
+          .int()
+          .min(16)
+          .max(1 << 20)
+          .default(512),
+        ropeTheta: z.number().positive().default(10000),
+        tieWordEmbeddings: z.boolean().default(false),
+      })
+      .default({
+        hiddenSize: 128,
+        numLayers: 4,
+        numHeads: 4,
+        intermediateSize: 344,
+        maxPositionEmbeddings: 512,
+        ropeTheta: 10000,
+        tieWordEmbeddings: false,
       }),
-      z.strictObject({ source: z.literal('file'), path: z.string().min(1) }),
-    ])
-    .default({ source: 'embedded', suiteSeed: 1, docs: 20_000 }),
-  model: z
-    .strictObject({
-      hiddenSize: z.number().int().min(8).max(8192).default(128),
-      numLayers: z.number().int().min(1).max(128).default(4),
-      numHeads: z.number().int().min(1).max(128).default(4),
-      numKvHeads: z.number().int().min(1).max(128).optional(),
-      intermediateSize: z.number().int().min(8).max(65536).default(344),
-      maxPositionEmbeddings: z
-        .number()
-        .int()
-        .min(16)
-        .max(1 << 20)
-        .default(512),
-      ropeTheta: z.number().positive().default(10000),
-      tieWordEmbeddings: z.boolean().default(false),
-    })
-    .default({
-      hiddenSize: 128,
-      numLayers: 4,
-      numHeads: 4,
-      intermediateSize: 344,
-      maxPositionEmbeddings: 512,
-      ropeTheta: 10000,
-      tieWordEmbeddings: false,
-    }),
-  seqLen: z
-    .number()
-    .int()
-    .min(8)
-    .max(1 << 16)
-    .default(128),
-  batchSize: z.number().int().min(1).max(4096).default(16),
-  gradAccum: z.number().int().min(1).max(1024).default(1),
-  /** Optimizer steps; when absent, `epochs` over the packed corpus. */
-  steps: z.number().int().min(1).optional(),
-  epochs: z.number().positive().max(1000).default(1),
-  lr: z.number().positive().max(1).default(2e-3),
-  warmupRatio: z.number().min(0).max(0.5).default(0.03),
-  weightDecay: z.number().min(0).max(1).default(0.1),
-  clipNorm: z.number().min(0).default(1),
-  checkpointEverySteps: z.number().int().min(1).optional(),
-  /** Keep only the newest N intermediate checkpoints. */
-  keepLast: z.number().int().min(1).optional(),
-});
+    seqLen: z
+      .number()
+      .int()
+      .min(8)
+      .max(1 << 16)
+      .default(128),
+    batchSize: z.number().int().min(1).max(4096).default(16),
+    gradAccum: z.number().int().min(1).max(1024).default(1),
+    /** Optimizer steps; when absent, `epochs` over the packed corpus. */
+    steps: z.number().int().min(1).optional(),
+    epochs: z.number().positive().max(1000).default(1),
+    lr: z.number().positive().max(1).default(2e-3),
+    warmupRatio: z.number().min(0).max(0.5).default(0.03),
+    weightDecay: z.number().min(0).max(1).default(0.1),
+    clipNorm: z.number().min(0).default(1),
+    checkpointEverySteps: z.number().int().min(1).optional(),
+    /** Keep only the newest N intermediate checkpoints. */
+    keepLast: z.number().int().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const m = c.model;
+    if (m.hiddenSize % m.numHeads !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'hiddenSize'],
+        message: `must be divisible by numHeads (${m.numHeads})`,
+      });
+    }
+    if (m.numKvHeads !== undefined && m.numHeads % m.numKvHeads !== 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'numKvHeads'],
+        message: `must divide numHeads (${m.numHeads})`,
+      });
+    }
+    if (c.seqLen > m.maxPositionEmbeddings) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['seqLen'],
+        message: `exceeds model.maxPositionEmbeddings (${m.maxPositionEmbeddings})`,
+      });
+    }
+  });
 export type PretrainConfig = z.output<typeof PretrainConfig>;
 
 const LoraSpecConfig = z.strictObject({

@@ -55,16 +55,6 @@ export async function runPretrain(config: PretrainConfig, ctx: JobContext): Prom
     );
   }
   const m = config.model;
-  if (m.hiddenSize % m.numHeads !== 0) {
-    throw new UserError(
-      `model.hiddenSize (${m.hiddenSize}) must be divisible by model.numHeads (${m.numHeads})`,
-    );
-  }
-  if (config.seqLen > m.maxPositionEmbeddings) {
-    throw new UserError(
-      `seqLen (${config.seqLen}) exceeds model.maxPositionEmbeddings (${m.maxPositionEmbeddings})`,
-    );
-  }
   const cfg = makeLlamaConfig({
     vocabSize: tok.vocabSize,
     hiddenSize: m.hiddenSize,

@@ -1,4 +1,4 @@
 /** Merge methods (per tensor, registered) and the streaming whole-model merger. */
 export * from './methods.js';
 export * from './model.js';
-export { dareLabel, dropThreshold, MaskStream, type DareRescale } from './sparsify.js';
+export { dareLabel, maskPlan, MaskStream, type DareRescale } from './sparsify.js';

@@ -21,7 +21,10 @@
  *                      and sum over agreeing entries (÷ Σ_{i∈A} w_i when `normalize`, default off).
  *
  * Every tensor (1-D norm weights and embeddings included) is merged the same way: safetensors
- * models hold only floating tensors here (F32/F16/BF16 are read as float32).
+ * models hold only floating tensors here (F32/F16/BF16 are read as float32). A dropped or
+ * disagreeing entry is multiplied by 0 (as mergekit's tensor·mask), so a non-finite input entry
+ * yields NaN even where it is dropped. The kernels are branch-free per element (masks are 0/1
+ * multipliers): a mispredicted branch per element costs more than the arithmetic.
  *
  * DARE masks: model i's mask on tensor `name` is drawn from `Rng.derive(seed, "dare/i/name")`
  * (see sparsify.ts), so a merge is reproducible from its seed and independent of tensor order.
@@ -87,11 +90,13 @@ export interface MergeMethod {
   params: readonly ParamSpec[];
   /** Check raw parameters (unknown keys, types, ranges; weights against `modelCount` when given). */
   validate(raw: Readonly<Record<string, unknown>>, modelCount?: number): MergeParams;
+  /** Merge one tensor; writes into `out` when given (same length as `base`), else a new array. */
   mergeTensor(
     base: Float32Array,
     models: readonly Float32Array[],
     params: MergeParams,
     ctx: TensorContext,
+    out?: Float32Array,
   ): Float32Array;
 }
 
@@ -258,34 +263,44 @@ function producers(
   });
 }
 
-/** dst[t] = coef · keep_t · (x − b) for elements off..off+len. */
-function produce(
+/** Keep mask of elements off..off+len for one model (all ones without sparsification). */
+function keepBits(
   pr: Producer,
   x: Float32Array,
   base: Float32Array,
   off: number,
   len: number,
-  dst: Float64Array,
-  row: number,
-  keep: Uint8Array,
-): void {
-  const c = pr.coef;
-  if (pr.mask === null && pr.trim === null) {
-    for (let t = 0; t < len; t++) dst[row + t] = c * (x[off + t]! - base[off + t]!);
-    return;
-  }
-  if (pr.mask !== null) pr.mask.fill(keep, len);
-  else pr.trim!.fill(keep, x, base, off, len);
-  for (let t = 0; t < len; t++) dst[row + t] = keep[t] === 1 ? c * (x[off + t]! - base[off + t]!) : 0;
+  bits: Uint32Array,
+): Uint32Array {
+  if (pr.mask !== null) pr.mask.fillBits(bits, len);
+  else if (pr.trim !== null) pr.trim.fillBits(bits, x, base, off, len);
+  else return ALL_KEPT;
+  return bits;
 }
 
-/** θ0 + λ·Σ_i coef_i·sparsify(δ_i) (÷ Σ w_i when normalize). */
+const ALL_KEPT = new Uint32Array(CHUNK >>> 5).fill(0xffffffff);
+
+/** The output buffer: `out` when given (must have the base's length), else a new array. */
+function outputFor(base: Float32Array, out: Float32Array | undefined, ctx: TensorContext): Float32Array {
+  if (out === undefined) return new Float32Array(base.length);
+  if (out.length !== base.length)
+    throw new Error(
+      `tensor ${JSON.stringify(ctx.name)}: output has ${out.length} values, the base ${base.length}`,
+    );
+  return out;
+}
+
+/**
+ * θ0 + λ·Σ_i coef_i·keep_i·δ_i (÷ Σ w_i when normalize). Per chunk, one pass per model: the first
+ * assigns the float64 accumulator, the last writes the output (a single model: one pass).
+ */
 function sumMerge(
   base: Float32Array,
   models: readonly Float32Array[],
   p: MergeParams,
   ctx: TensorContext,
   how: Sparsify,
+  outBuf?: Float32Array,
 ): Float32Array {
   const w = checkInputs(base, models, p, ctx);
   const wsum = w.reduce((a, b) => a + b, 0);
@@ -293,20 +308,162 @@ function sumMerge(
   const scale = p.normalize ? p.lambda / wsum : p.lambda;
   const prs = producers(base, models, w, p, ctx, how);
   const n = base.length;
-  const out = new Float32Array(n);
+  const m = models.length;
+  const out = outputFor(base, outBuf, ctx);
   const acc = new Float64Array(CHUNK);
-  const d = new Float64Array(CHUNK);
-  const keep = new Uint8Array(CHUNK);
+  const bits = new Uint32Array(CHUNK >>> 5);
+  const bits2 = new Uint32Array(CHUNK >>> 5);
   for (let off = 0; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
-    acc.fill(0, 0, len);
-    for (let i = 0; i < models.length; i++) {
-      produce(prs[i]!, models[i]!, base, off, len, d, 0, keep);
-      for (let t = 0; t < len; t++) acc[t]! += d[t]!;
+    if (m === 2) {
+      // the common case (two parents) in one pass
+      const k0 = keepBits(prs[0]!, models[0]!, base, off, len, bits);
+      const k1 = keepBits(prs[1]!, models[1]!, base, off, len, bits2);
+      if (k0 === ALL_KEPT && k1 === ALL_KEPT)
+        sumPairDense(prs[0]!.coef, models[0]!, prs[1]!.coef, models[1]!, base, off, len, out, scale);
+      else sumPair(k0, prs[0]!.coef, models[0]!, k1, prs[1]!.coef, models[1]!, base, off, len, out, scale);
+      continue;
     }
-    for (let t = 0; t < len; t++) out[off + t] = base[off + t]! + scale * acc[t]!;
+    for (let i = 0; i < m; i++) {
+      const k = keepBits(prs[i]!, models[i]!, base, off, len, bits);
+      const role = m === 1 ? ONLY : i === 0 ? FIRST : i === m - 1 ? LAST : MIDDLE;
+      sumPass(role, k, prs[i]!.coef, models[i]!, base, off, len, acc, out, scale);
+    }
   }
   return out;
+}
+
+/** sumPair without masks (the same values: (1·c)·δ = c·δ), about twice as fast. */
+function sumPairDense(
+  c0: number,
+  x0: Float32Array,
+  c1: number,
+  x1: Float32Array,
+  b: Float32Array,
+  off: number,
+  len: number,
+  out: Float32Array,
+  scale: number,
+): void {
+  for (let t = 0; t < len; t++) {
+    const o = off + t;
+    const bo = b[o]!;
+    out[o] = bo + scale * (c0 * (x0[o]! - bo) + c1 * (x1[o]! - bo));
+  }
+}
+
+/** out_t = b_t + scale·((k0_t·c0)·(x0_t − b_t) + (k1_t·c1)·(x1_t − b_t)): the same arithmetic as FIRST + LAST. */
+function sumPair(
+  k0: Uint32Array,
+  c0: number,
+  x0: Float32Array,
+  k1: Uint32Array,
+  c1: number,
+  x1: Float32Array,
+  b: Float32Array,
+  off: number,
+  len: number,
+  out: Float32Array,
+  scale: number,
+): void {
+  for (let t = 0; t < len; t++) {
+    const o = off + t;
+    const w = t >>> 5;
+    const s = t & 31;
+    const bo = b[o]!;
+    const v0 = ((k0[w]! >>> s) & 1) * c0 * (x0[o]! - bo);
+    out[o] = bo + scale * (v0 + ((k1[w]! >>> s) & 1) * c1 * (x1[o]! - bo));
+  }
+}
+
+const ONLY = 0;
+const FIRST = 1;
+const MIDDLE = 2;
+const LAST = 3;
+
+/** One model's pass over a chunk: v_t = (keep_t·c)·(x_t − b_t) into acc / out by role. */
+function sumPass(
+  role: number,
+  k: Uint32Array,
+  c: number,
+  x: Float32Array,
+  b: Float32Array,
+  off: number,
+  len: number,
+  acc: Float64Array,
+  out: Float32Array,
+  scale: number,
+): void {
+  switch (role) {
+    case ONLY:
+      for (let t = 0; t < len; t++) {
+        const o = off + t;
+        out[o] = b[o]! + scale * (((k[t >>> 5]! >>> (t & 31)) & 1) * c * (x[o]! - b[o]!));
+      }
+      break;
+    case FIRST:
+      for (let t = 0; t < len; t++)
+        acc[t] = ((k[t >>> 5]! >>> (t & 31)) & 1) * c * (x[off + t]! - b[off + t]!);
+      break;
+    case MIDDLE:
+      for (let t = 0; t < len; t++)
+        acc[t]! += ((k[t >>> 5]! >>> (t & 31)) & 1) * c * (x[off + t]! - b[off + t]!);
+      break;
+    default:
+      for (let t = 0; t < len; t++) {
+        const o = off + t;
+        out[o] = b[o]! + scale * (acc[t]! + ((k[t >>> 5]! >>> (t & 31)) & 1) * c * (x[o]! - b[o]!));
+      }
+  }
+}
+
+/** Below this a positive |τ| would count fractionally in the TIES divisor (float32 data never is). */
+const TINY = 1e-300;
+
+/**
+ * Per element t of a chunk (τ_i in rows of `d`): σ_t = sign(Σ_i τ_i) (+ for 0); the τ_i that agree
+ * (σ·τ_i > 0) give num_t = Σ σ·τ_i ≥ 0 and den_t = Σ w_i. Branch-free (a data-dependent branch
+ * per element costs several times the arithmetic): max(x, 0) = ½(x + |x|) exactly, and for
+ * q ≥ 0 the indicator [q > 0] is q/(q + 1e-300), exactly 0 or 1 for any q above ~1e-284.
+ */
+function tiesCombine(
+  d: Float64Array,
+  m: number,
+  len: number,
+  w: readonly number[],
+  sgn: Float64Array,
+  num: Float64Array,
+  den: Float64Array,
+): void {
+  for (let t = 0; t < len; t++) sgn[t] = d[t]!;
+  for (let i = 1; i < m; i++) {
+    const row = i * CHUNK;
+    for (let t = 0; t < len; t++) sgn[t]! += d[row + t]!;
+  }
+  for (let t = 0; t < len; t++) {
+    const s = sgn[t]!;
+    const neg = 0.5 * (Math.abs(s) - s); // max(−s, 0): > 0 exactly when s < 0
+    sgn[t] = 1 - 2 * (neg / (neg + TINY));
+  }
+  for (let i = 0; i < m; i++) {
+    const row = i * CHUNK;
+    const wi = w[i]!;
+    if (i === 0) {
+      for (let t = 0; t < len; t++) {
+        const x = sgn[t]! * d[t]!;
+        const q = 0.5 * (x + Math.abs(x)); // x when it agrees, else 0
+        num[t] = q;
+        den[t] = wi * (q / (q + TINY));
+      }
+    } else {
+      for (let t = 0; t < len; t++) {
+        const x = sgn[t]! * d[row + t]!;
+        const q = 0.5 * (x + Math.abs(x));
+        num[t]! += q;
+        den[t]! += wi * (q / (q + TINY));
+      }
+    }
+  }
 }
 
 /** TIES combination: elect sign(Σ τ_i) per entry, keep the agreeing τ_i, disjoint (weighted) mean. */
@@ -316,35 +473,52 @@ function tiesMerge(
   p: MergeParams,
   ctx: TensorContext,
   how: Sparsify,
+  outBuf?: Float32Array,
 ): Float32Array {
   const w = checkInputs(base, models, p, ctx);
   const m = models.length;
   const prs = producers(base, models, w, p, ctx, how);
   const n = base.length;
-  const out = new Float32Array(n);
+  const out = outputFor(base, outBuf, ctx);
   const d = new Float64Array(m * CHUNK);
-  const keep = new Uint8Array(CHUNK);
+  const bits = new Uint32Array(CHUNK >>> 5);
+  const sgn = new Float64Array(CHUNK);
+  const num = new Float64Array(CHUNK);
+  const den = new Float64Array(CHUNK);
+  const lambda = p.lambda;
   for (let off = 0; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
-    for (let i = 0; i < m; i++) produce(prs[i]!, models[i]!, base, off, len, d, i * CHUNK, keep);
-    for (let t = 0; t < len; t++) {
-      let s = 0;
-      for (let i = 0; i < m; i++) s += d[i * CHUNK + t]!;
-      const positive = s >= 0;
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < m; i++) {
-        const v = d[i * CHUNK + t]!;
-        if (positive ? v > 0 : v < 0) {
-          num += v;
-          den += w[i]!;
-        }
+    for (let i = 0; i < m; i++) {
+      const k = keepBits(prs[i]!, models[i]!, base, off, len, bits);
+      tauPass(k, prs[i]!.coef, models[i]!, base, off, len, d, i * CHUNK);
+    }
+    tiesCombine(d, m, len, w, sgn, num, den);
+    if (p.normalize) {
+      for (let t = 0; t < len; t++) {
+        const dn = den[t]!;
+        // ÷ den, or ÷ 1 where no model agrees (num = 0 there): dn + [dn = 0], branch-free
+        out[off + t] = base[off + t]! + lambda * ((sgn[t]! * num[t]!) / (dn + (1 - dn / (dn + TINY))));
       }
-      const mixed = p.normalize && den !== 0 ? num / den : num;
-      out[off + t] = base[off + t]! + p.lambda * mixed;
+    } else {
+      for (let t = 0; t < len; t++) out[off + t] = base[off + t]! + lambda * (sgn[t]! * num[t]!);
     }
   }
   return out;
+}
+
+/** d[row + t] = (keep_t·c)·(x_t − b_t). */
+function tauPass(
+  k: Uint32Array,
+  c: number,
+  x: Float32Array,
+  b: Float32Array,
+  off: number,
+  len: number,
+  d: Float64Array,
+  row: number,
+): void {
+  for (let t = 0; t < len; t++)
+    d[row + t] = ((k[t >>> 5]! >>> (t & 31)) & 1) * c * (x[off + t]! - b[off + t]!);
 }
 
 function linearMerge(
@@ -352,25 +526,38 @@ function linearMerge(
   models: readonly Float32Array[],
   p: MergeParams,
   ctx: TensorContext,
+  outBuf?: Float32Array,
 ): Float32Array {
   const w = checkInputs(base, models, p, ctx);
   const wsum = w.reduce((a, b) => a + b, 0);
   if (p.normalize && wsum === 0) throw new UserError('merge weights sum to 0: cannot normalize');
   const inv = p.normalize ? 1 / wsum : 1;
   const n = base.length;
-  const out = new Float32Array(n);
+  const m = models.length;
+  const out = outputFor(base, outBuf, ctx);
   const acc = new Float64Array(CHUNK);
   for (let off = 0; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
-    acc.fill(0, 0, len);
-    for (let i = 0; i < models.length; i++) {
-      const x = models[i]!;
-      const c = w[i]!;
-      for (let t = 0; t < len; t++) acc[t]! += c * x[off + t]!;
-    }
-    for (let t = 0; t < len; t++) out[off + t] = acc[t]! * inv;
+    for (let i = 0; i < m; i++) linearPass(i === 0, i === m - 1, w[i]!, models[i]!, off, len, acc, out, inv);
   }
   return out;
+}
+
+function linearPass(
+  first: boolean,
+  last: boolean,
+  c: number,
+  x: Float32Array,
+  off: number,
+  len: number,
+  acc: Float64Array,
+  out: Float32Array,
+  inv: number,
+): void {
+  if (first && last) for (let t = 0; t < len; t++) out[off + t] = c * x[off + t]! * inv;
+  else if (first) for (let t = 0; t < len; t++) acc[t] = c * x[off + t]!;
+  else if (last) for (let t = 0; t < len; t++) out[off + t] = (acc[t]! + c * x[off + t]!) * inv;
+  else for (let t = 0; t < len; t++) acc[t]! += c * x[off + t]!;
 }
 
 // ---- registry -------------------------------------------------------------------------------
@@ -398,28 +585,28 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     'θ0 + λ Σ w_i δ_i',
     { usesBase: true, random: false },
     [P_WEIGHTS, P_LAMBDA, normalizeSpec(false, 'divide Σ w_i δ_i by Σ w_i')],
-    (b, ms, p, c) => sumMerge(b, ms, p, c, 'none'),
+    (b, ms, p, c, o) => sumMerge(b, ms, p, c, 'none', o),
   ),
   ties: method(
     'ties',
     'trim each δ_i to its top-density magnitudes, elect signs by sum, disjoint mean of agreeing entries',
     { usesBase: true, random: false },
     [P_WEIGHTS, P_DENSITY, P_LAMBDA, normalizeSpec(true, 'disjoint mean (÷ Σ of agreeing weights)')],
-    (b, ms, p, c) => tiesMerge(b, ms, p, c, 'trim'),
+    (b, ms, p, c, o) => tiesMerge(b, ms, p, c, 'trim', o),
   ),
   dare_linear: method(
     'dare_linear',
     'θ0 + λ Σ w_i DARE(δ_i)',
     { usesBase: true, random: true },
     [P_WEIGHTS, P_DROP, P_RESCALE, P_LAMBDA, normalizeSpec(false, 'divide by Σ w_i')],
-    (b, ms, p, c) => sumMerge(b, ms, p, c, 'dare'),
+    (b, ms, p, c, o) => sumMerge(b, ms, p, c, 'dare', o),
   ),
   dare_ties: method(
     'dare_ties',
     'DARE on each δ_i, then TIES sign election and sum of agreeing entries',
     { usesBase: true, random: true },
     [P_WEIGHTS, P_DROP, P_RESCALE, P_LAMBDA, normalizeSpec(false, 'divide by Σ of agreeing weights')],
-    (b, ms, p, c) => tiesMerge(b, ms, p, c, 'dare'),
+    (b, ms, p, c, o) => tiesMerge(b, ms, p, c, 'dare', o),
   ),
 };
 

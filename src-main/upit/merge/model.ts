@@ -3,6 +3,9 @@
  * (config architecture and dimensions, tensor names and shapes) before anything is written,
  * then merges tensor by tensor straight into safetensors writers, so peak memory is the m + 2
  * tensors of one name (inputs + output) plus a few kilobytes of scratch, never a whole model.
+ * The buffers are allocated once (at the largest tensor's size) and reused: F32 inputs are read
+ * straight into them, so a merge allocates nothing per tensor; inputs are double-buffered so the
+ * next tensor is read while the current one is merged (2(m + 1) + 1 tensors in all).
  *
  * The output directory gets the base's config.json, generation_config.json and tokenizer files,
  * the merged weights (one model.safetensors, or shards + index above `maxShardBytes`) and a
@@ -204,7 +207,62 @@ function planShards(
   return shards;
 }
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** A growable buffer: views of it are reused tensor after tensor (no allocation, no page faults). */
+class Pool {
+  private buf = new Float32Array(0);
+  view(numel: number): Float32Array {
+    if (this.buf.length < numel) this.buf = new Float32Array(numel);
+    return this.buf.subarray(0, numel);
+  }
+}
+
+function readAt(fd: number, bytes: Uint8Array, offset: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, bytes, offset, Math.min(bytes.byteLength - offset, 1 << 30), position, (err, n) =>
+      err ? reject(err) : resolve(n),
+    );
+  });
+}
+
+/**
+ * Reads tensors of a WeightSource into pooled buffers, two slots so the next tensor can be read
+ * (asynchronously, on libuv's thread pool) while the current one is merged: F32 tensors go
+ * straight from the file into the pool; F16/BF16 through the source (converted, a new array).
+ */
+class PooledReader {
+  private readonly fds = new Map<string, number>();
+  private readonly pools = [new Pool(), new Pool()];
+
+  constructor(private readonly src: WeightSource) {}
+
+  async read(name: string, slot: 0 | 1): Promise<Float32Array> {
+    const e = this.src.entry(name);
+    if (e.dtype !== 'F32') return this.src.read(name).data;
+    const out = this.pools[slot]!.view(e.byteLength / 4);
+    try {
+      let fd = this.fds.get(e.file);
+      if (fd === undefined) {
+        fd = fs.openSync(e.file, 'r');
+        this.fds.set(e.file, fd);
+      }
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, e.byteLength);
+      let done = 0;
+      while (done < e.byteLength) {
+        const n = await readAt(fd, bytes, done, e.byteOffset + done);
+        if (n <= 0) throw fileError(e.file, `tensor ${JSON.stringify(name)}: unexpected end of file`);
+        done += n;
+      }
+    } catch (err) {
+      throw ioError(e.file, `cannot read tensor ${JSON.stringify(name)}`, err);
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+}
 
 /** Merge whole models into `outDir` (see the file comment). Returns the recipe written to merge.json. */
 export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe> {
@@ -227,6 +285,7 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
 
   for (const d of modelDirs) checkConfigsCompatible(baseDir, d);
   const sources: WeightSource[] = [];
+  const readers: PooledReader[] = [];
   try {
     const base = openWeights(baseDir);
     sources.push(base);
@@ -235,7 +294,11 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       sources.push(s);
       checkTensorsMatch(base, s);
     }
-    const models = sources.slice(1);
+    for (const src of sources) readers.push(new PooledReader(src));
+    const baseReader = readers[0]!;
+    const modelReaders = readers.slice(1);
+    const outPool = new Pool(); // one output buffer: SafetensorsWriter.write is synchronous
+    const zeros = new Pool(); // never written: linear's unused base
     const names = base.names();
     const dtype = opts.dtype ?? (names.every((n) => base.entry(n).dtype === 'BF16') ? 'BF16' : 'F32');
     const only = opts.only ?? (() => true);
@@ -284,42 +347,67 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       let done = 0;
       let elementsDone = 0;
       const owner: [string, string][] = [];
-      for (let s = 0; s < shards.length; s++) {
-        const file = shards.length === 1 ? SINGLE_WEIGHTS_FILE : shardName(s, shards.length);
-        const plan = shards[s]!;
-        const writer = new SafetensorsWriter(
-          path.join(tmp, file),
-          plan.map((t) => ({ name: t.name, shape: t.shape })),
-          { dtype, metadata: { merge_method: method.name } },
-        );
-        try {
-          for (const t of plan) {
-            if (opts.signal?.aborted) throw new UserError('merge cancelled');
-            let out: Float32Array;
-            if (only(t.name)) {
-              const b = method.usesBase ? base.read(t.name).data : new Float32Array(t.numel);
-              out = method.mergeTensor(
-                b,
-                models.map((m) => m.read(t.name).data),
-                params,
-                { name: t.name, seed: opts.seed },
-              );
-            } else {
-              out = base.read(t.name).data;
-              copied++;
+      // inputs of tensor g: read into slot g % 2 while tensor g − 1 is merged from the other slot
+      const flat = shards.flat();
+      const fetch = (g: number): Promise<{ b: Float32Array | null; xs: Float32Array[] }> => {
+        const t = flat[g]!;
+        const slot = (g & 1) as 0 | 1;
+        const merged = only(t.name);
+        const b = !merged || method.usesBase ? baseReader.read(t.name, slot) : Promise.resolve(null);
+        const xs = merged ? modelReaders.map((r) => r.read(t.name, slot)) : [];
+        return Promise.all([b, Promise.all(xs)]).then(([bb, xx]) => ({ b: bb, xs: xx }));
+      };
+      let pending: Promise<unknown> | null = null;
+      try {
+        let g = 0;
+        let next = fetch(0);
+        pending = next;
+        for (let s = 0; s < shards.length; s++) {
+          const file = shards.length === 1 ? SINGLE_WEIGHTS_FILE : shardName(s, shards.length);
+          const plan = shards[s]!;
+          const writer = new SafetensorsWriter(
+            path.join(tmp, file),
+            plan.map((t) => ({ name: t.name, shape: t.shape })),
+            { dtype, metadata: { merge_method: method.name } },
+          );
+          try {
+            for (const t of plan) {
+              const inputs = await next;
+              pending = null;
+              if (opts.signal?.aborted) throw new UserError('merge cancelled');
+              if (g + 1 < flat.length) {
+                next = fetch(g + 1);
+                pending = next;
+              }
+              let out: Float32Array;
+              if (only(t.name)) {
+                out = method.mergeTensor(
+                  inputs.b ?? zeros.view(t.numel),
+                  inputs.xs,
+                  params,
+                  { name: t.name, seed: opts.seed },
+                  outPool.view(t.numel),
+                );
+              } else {
+                out = inputs.b!;
+                copied++;
+              }
+              writer.write(t.name, out);
+              owner.push([t.name, file]);
+              g++;
+              done++;
+              elementsDone += t.numel;
+              opts.onProgress?.({ tensor: t.name, done, total: tensors.length, elementsDone, elementsTotal });
             }
-            writer.write(t.name, out);
-            owner.push([t.name, file]);
-            done++;
-            elementsDone += t.numel;
-            opts.onProgress?.({ tensor: t.name, done, total: tensors.length, elementsDone, elementsTotal });
-            await yieldToLoop();
+            writer.finish();
+          } catch (e) {
+            writer.abort();
+            throw e;
           }
-          writer.finish();
-        } catch (e) {
-          writer.abort();
-          throw e;
         }
+      } finally {
+        // never close the files under a read still in flight
+        if (pending !== null) await pending.catch(() => undefined);
       }
       if (shards.length > 1) {
         owner.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -338,6 +426,7 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
     replaceDir(tmp, target);
     return recipe;
   } finally {
+    for (const r of readers) r.close();
     for (const s of sources) s.close();
   }
 }

@@ -9,12 +9,25 @@ import {
 } from '../../../src-main/upit/merge/methods.js';
 import {
   dareLabel,
-  dropThreshold,
+  maskPlan,
   MaskStream,
   planTrim,
   TrimStream,
 } from '../../../src-main/upit/merge/sparsify.js';
 import { expectBitwiseEqual, randn } from './helpers.js';
+
+/** The documented mask: b-bit fields of the words (low bits first) ≥ p·2^b, or words ≥ round(p·2³²). */
+function referenceKeep(rng: Rng, p: number, n: number): boolean[] {
+  const out: boolean[] = [];
+  const bits = [1, 2, 4, 8, 16].find((b) => Number.isInteger(p * 2 ** b));
+  while (out.length < n) {
+    const w = rng.nextU32();
+    if (bits === undefined) out.push(w >= Math.round(p * 2 ** 32));
+    else
+      for (let j = 0; j < 32 / bits; j++) out.push(((w >>> (j * bits)) & (2 ** bits - 1)) >= p * 2 ** bits);
+  }
+  return out.slice(0, n);
+}
 
 const ctx = (name = 'model.layers.0.mlp.up_proj.weight', seed = 7) => ({ name, seed });
 
@@ -47,27 +60,27 @@ describe('DARE', () => {
   });
 
   it('keeps a fraction ≈ 1 − p, and kept entries are exactly δ/(1 − p)', () => {
-    const p = 0.3;
     const zero = new Float32Array(n * 10);
     const delta = randn(new Rng(2), n * 10);
-    const out = mergeTensor('dare_linear', zero, [delta], { drop: p }, ctx());
-    let kept = 0;
-    let wrong = 0;
-    for (let i = 0; i < out.length; i++) {
-      if (out[i] === 0) continue;
-      kept++;
-      if (out[i] !== Math.fround(delta[i]! / (1 - p))) wrong++;
+    for (const p of [0.3, 0.5, 0.75]) {
+      const out = mergeTensor('dare_linear', zero, [delta], { drop: p }, ctx());
+      let kept = 0;
+      let wrong = 0;
+      for (let i = 0; i < out.length; i++) {
+        if (out[i] === 0) continue;
+        kept++;
+        if (out[i] !== Math.fround(delta[i]! / (1 - p))) wrong++;
+      }
+      expect(wrong).toBe(0);
+      const N = out.length;
+      const sd = Math.sqrt(N * p * (1 - p));
+      expect(Math.abs(kept - N * (1 - p))).toBeLessThan(5 * sd);
+      // the mask is the reference draw from the tensor's own stream
+      const keep = referenceKeep(Rng.derive(7, dareLabel(0, ctx().name)), p, N);
+      let mismatch = 0;
+      for (let i = 0; i < N; i++) if ((out[i] !== 0) !== keep[i]) mismatch++;
+      expect(mismatch).toBe(0);
     }
-    expect(wrong).toBe(0);
-    const N = out.length;
-    const sd = Math.sqrt(N * p * (1 - p));
-    expect(Math.abs(kept - N * (1 - p))).toBeLessThan(5 * sd);
-    // the mask is the generator's uint32 stream compared with round(p·2³²)
-    const r = Rng.derive(7, dareLabel(0, ctx().name));
-    const thr = dropThreshold(p);
-    let mismatch = 0;
-    for (let i = 0; i < out.length; i++) if ((out[i] !== 0) !== r.nextU32() >= thr) mismatch++;
-    expect(mismatch).toBe(0);
   });
 
   it('averaged over seeds converges to task arithmetic like 1/√seeds', () => {
@@ -126,20 +139,23 @@ describe('DARE', () => {
     );
   });
 
-  it('MaskStream draws the Rng sequence', () => {
-    const r = new Rng(99);
-    const s = new MaskStream(new Rng(99), dropThreshold(0.25));
-    const keep = new Uint8Array(5000);
-    const kept = s.fill(keep, 5000);
-    let count = 0;
-    let mismatch = 0;
-    for (let i = 0; i < 5000; i++) {
-      const k = r.nextU32() >= dropThreshold(0.25) ? 1 : 0;
-      if (keep[i] !== k) mismatch++;
-      count += k;
+  it('MaskStream draws b-bit fields of the Rng words (exact for dyadic p), uint32 thresholds otherwise', () => {
+    expect(maskPlan(0.5)).toEqual({ bits: 1, threshold: 1 });
+    expect(maskPlan(0)).toEqual({ bits: 1, threshold: 0 });
+    expect(maskPlan(0.25)).toEqual({ bits: 2, threshold: 1 });
+    expect(maskPlan(0.9375)).toEqual({ bits: 4, threshold: 15 });
+    expect(maskPlan(0.3)).toEqual({ bits: 32, threshold: Math.round(0.3 * 2 ** 32) });
+    for (const p of [0, 0.25, 0.5, 0.3, 0.9375, 0.999]) {
+      const s = MaskStream.forTensor(99, 1, 'x', p);
+      const mult = new Float64Array(5000);
+      // in uneven pieces: the stream continues across calls
+      s.fill(mult, 1234, 2);
+      s.fill(mult.subarray(1234), 5000 - 1234, 2);
+      const keep = referenceKeep(Rng.derive(99, dareLabel(1, 'x')), p, 5000);
+      let mismatch = 0;
+      for (let i = 0; i < 5000; i++) if (mult[i] !== (keep[i] ? 2 : 0)) mismatch++;
+      expect(mismatch).toBe(0);
     }
-    expect(mismatch).toBe(0);
-    expect(kept).toBe(count);
   });
 
   it('rejects p outside [0, 1)', () => {
@@ -194,14 +210,14 @@ describe('TIES', () => {
   it('the magnitude trim keeps exactly k entries, ties in index order', () => {
     const x = Float32Array.from([1, -3, 3, 2, -3, 0.5, 3]);
     const plan = planTrim(x, null, 3);
-    const keep = new Uint8Array(7);
-    new TrimStream(plan).fill(keep, x, null, 0, 7);
+    const keep = new Float64Array(7);
+    new TrimStream(plan).fill(keep, 1, x, null, 0, 7);
     expect(Array.from(keep)).toEqual([0, 1, 1, 0, 1, 0, 0]);
     const big = randn(new Rng(5), 100_000);
     for (const k of [1, 1234, 99_999]) {
       const pl = planTrim(big, null, k);
-      const kk = new Uint8Array(100_000);
-      new TrimStream(pl).fill(kk, big, null, 0, 100_000);
+      const kk = new Float64Array(100_000);
+      new TrimStream(pl).fill(kk, 1, big, null, 0, 100_000);
       expect(kk.reduce((a, b) => a + b, 0)).toBe(k);
       // every kept magnitude ≥ every dropped one
       let minKept = Infinity;

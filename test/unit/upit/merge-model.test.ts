@@ -210,6 +210,32 @@ describe('mergeModels', () => {
     }
   });
 
+  it('reads BF16 models and writes BF16 by default', async () => {
+    const { root, base, m1 } = setup();
+    const b16 = path.join(root, 'b16');
+    const m16 = path.join(root, 'm16');
+    writeHfDir(b16, { config, tensors: base, dtype: 'BF16' });
+    writeHfDir(m16, { config, tensors: m1, dtype: 'BF16' });
+    const out = path.join(root, 'out');
+    const recipe = await mergeModels({
+      method: 'task_arithmetic',
+      baseDir: b16,
+      modelDirs: [m16],
+      seed: 0,
+      outDir: out,
+    });
+    expect(recipe.dtype).toBe('BF16');
+    const w = openWeights(out);
+    try {
+      expect(w.entry('model.norm.weight').dtype).toBe('BF16');
+    } finally {
+      w.close();
+    }
+    // θ0 + (θ1 − θ0) = θ1, as BF16 read it
+    const want = readAll(m16);
+    for (const [name, t] of readAll(out)) expectBitwiseEqual(t.data, want.get(name)!.data);
+  });
+
   it('names the tensor and directory on mismatched shapes or missing tensors, and writes nothing', async () => {
     const { root, base, dirs } = setup();
     const bad = new Map(base);
