@@ -11,6 +11,9 @@ import { registerServe } from './commands/serve.js';
 import { registerPretrain } from './commands/pretrain.js';
 import { registerRuns } from './commands/runs.js';
 import { registerPrepare } from './commands/prepare.js';
+import { registerExpand } from './commands/expand.js';
+import { registerMerge } from './commands/merge.js';
+import { registerEval } from './commands/eval.js';
 import { VERSION } from '../common/version.js';
 
 export function buildProgram(): Command {
@@ -27,6 +30,9 @@ export function buildProgram(): Command {
   registerPretrain(program);
   registerRuns(program);
   registerPrepare(program);
+  registerExpand(program);
+  registerMerge(program);
+  registerEval(program);
   return program;
 }
 

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError, isUserError } from '../common/errors.js';
+import { isPlainObject } from './json-strict.js';
 
 let seq = 0;
 
@@ -83,4 +84,49 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
     throw ioError(target, 'cannot write', e);
   }
   fsyncDir(path.dirname(target));
+}
+
+/** Removes a file or directory tree, ignoring errors (cleanup on a failure path). */
+export function rmQuiet(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+}
+
+/** Moves the finished directory `tmp` to `target`, replacing an existing one (moved aside, then removed). */
+export function replaceDir(tmp: string, target: string, what = 'cannot move the directory into place'): void {
+  const old = `${target}.old-${process.pid}`;
+  try {
+    if (fs.existsSync(target)) {
+      rmQuiet(old);
+      fs.renameSync(target, old);
+    }
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    if (!fs.existsSync(target) && fs.existsSync(old)) fs.renameSync(old, target);
+    rmQuiet(tmp);
+    throw ioError(target, what, e);
+  }
+  rmQuiet(old);
+  fsyncDir(path.dirname(target));
+}
+
+/** A JSON file that must hold an object; errors name the file. */
+export function readJsonObject(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw ioError(file, 'cannot read', e);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw fileError(file, `invalid JSON: ${(e as Error).message}`);
+  }
+  if (!isPlainObject(v)) throw fileError(file, 'not a JSON object');
+  return v;
 }

@@ -5,9 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError, isUserError, UserError } from '../common/errors.js';
-import { fsyncDir, ioError, writeFileAtomic } from './atomic.js';
+import { fsyncDir, ioError, readJsonObject, replaceDir, rmQuiet, writeFileAtomic } from './atomic.js';
 import type { HostTensor } from './host-tensor.js';
-import { isPlainObject } from './json-strict.js';
 import { loadTokenizer, saveTokenizer, TOKENIZER_FILE, type Tokenizer } from './tokenizer.js';
 import { openWeights, writeWeights, type WeightSource } from './weights.js';
 
@@ -27,27 +26,10 @@ export function readHfDir(dir: string): HfModelDir {
   if (!fs.existsSync(dir)) throw fileError(dir, 'model directory not found');
   if (!fs.statSync(dir).isDirectory()) throw fileError(dir, 'not a directory');
   const configPath = path.join(dir, CONFIG_FILE);
-  const config = readConfig(configPath);
+  const config = readJsonObject(configPath);
   const tokenizer = fs.existsSync(path.join(dir, TOKENIZER_FILE)) ? loadTokenizer(dir) : null;
   const weights = openWeights(dir);
   return { dir, configPath, config, weights, tokenizer };
-}
-
-function readConfig(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw ioError(file, 'cannot read', e);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw fileError(file, `invalid JSON: ${(e as Error).message}`);
-  }
-  if (!isPlainObject(v)) throw fileError(file, 'not a JSON object');
-  return v;
 }
 
 export interface WriteHfDirOptions {
@@ -71,14 +53,6 @@ const TOKENIZER_FILES = new Set([
   'vocab.json',
   'merges.txt',
 ]);
-
-function rmQuiet(p: string): void {
-  try {
-    fs.rmSync(p, { recursive: true, force: true });
-  } catch {
-    // best effort
-  }
-}
 
 /**
  * Write a model directory atomically: everything goes into `<dir>.tmp-<pid>`, which then
@@ -127,18 +101,5 @@ export function writeHfDir(dir: string, opts: WriteHfDirOptions): void {
     throw ioError(target, 'cannot write model directory', e);
   }
 
-  const old = `${target}.old-${process.pid}`;
-  try {
-    if (fs.existsSync(target)) {
-      rmQuiet(old);
-      fs.renameSync(target, old);
-    }
-    fs.renameSync(tmp, target);
-  } catch (e) {
-    if (!fs.existsSync(target) && fs.existsSync(old)) fs.renameSync(old, target);
-    rmQuiet(tmp);
-    throw ioError(target, 'cannot move model directory into place', e);
-  }
-  rmQuiet(old);
-  fsyncDir(path.dirname(target));
+  replaceDir(tmp, target, 'cannot move model directory into place');
 }

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
 import { fileError } from '../common/errors.js';
-import { ioError, writeFileAtomic } from './atomic.js';
+import { readJsonObject, writeFileAtomic } from './atomic.js';
 import { isPlainObject } from './json-strict.js';
 
 export interface Tokenizer {
@@ -231,23 +231,6 @@ export class HfTokenizer implements Tokenizer {
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-function readJsonObject(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw ioError(file, 'cannot read', e);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw fileError(file, `invalid JSON: ${(e as Error).message}`);
-  }
-  if (!isPlainObject(v)) throw fileError(file, 'not a JSON object');
-  return v;
-}
 
 /**
  * Load `dir/tokenizer.json` (and `dir/tokenizer_config.json` where present). Our byte

@@ -289,15 +289,39 @@ export function swiglu(g: tf.Tensor, u: tf.Tensor, scale?: tf.Tensor): tf.Tensor
 }
 
 /**
- * `out[t] = Σ_{s: idx[s] = t} rows[s]`: rows [S, C], int32 idx [S] → [N, C]. Backward: a gather
- * (upstream's UnsortedSegmentSum gradient adds several full-size masks and a select).
+ * Moving rows between token order [N, C] and sorted-slot order [S = N·k, C]. Every token owns exactly
+ * k slots, so both directions are gathers: to the slots by `token` (the token of each sorted slot),
+ * back by `byChoice[j]` (the sorted position of each token's j-th choice), summing the k choices.
+ * Each is the other's gradient. (A segment sum would do the same in one op, but its wasm kernel is a
+ * scalar loop about 3× slower than the k row-copying gathers and the k−1 adds.)
  */
-function scatterAddRows(rows: tf.Tensor, idx: tf.Tensor1D, N: number): tf.Tensor {
-  const f = customOp<[tf.Tensor]>((x, save) => {
-    save([idx]);
+interface SlotIndex {
+  N: number;
+  token: tf.Tensor1D;
+  byChoice: tf.Tensor1D[];
+}
+
+function sumOfGathers(x: tf.Tensor, idx: tf.Tensor1D[]): tf.Tensor {
+  return idx.length === 1 ? tf.gather(x, idx[0]!) : tf.addN(idx.map((i) => tf.gather(x, i)));
+}
+
+function toSlots(x: tf.Tensor, ix: SlotIndex): tf.Tensor {
+  const f = customOp<[tf.Tensor]>((t, save) => {
+    save([ix.token, ...ix.byChoice]);
     return {
-      value: tf.unsortedSegmentSum(x, idx, N),
-      gradFunc: (dy, saved) => [tf.gather(dy, saved[0]!)],
+      value: tf.gather(t, ix.token),
+      gradFunc: (dy, saved) => [sumOfGathers(dy, saved.slice(1) as tf.Tensor1D[])],
+    };
+  });
+  return f(x);
+}
+
+function fromSlots(rows: tf.Tensor, ix: SlotIndex): tf.Tensor {
+  const f = customOp<[tf.Tensor]>((t, save) => {
+    save([ix.token, ...ix.byChoice]);
+    return {
+      value: sumOfGathers(t, ix.byChoice),
+      gradFunc: (dy, saved) => [tf.gather(dy, saved[0]! as tf.Tensor1D)],
     };
   });
   return f(rows);
@@ -324,10 +348,16 @@ export function ffnExpert(x: tf.Tensor, e: FfnExpert): tf.Tensor {
   return linear(swiglu(linear(x, e.w1), linear(x, e.w3)), e.w2);
 }
 
+/** [N, n]: how many of token t's top-k slots chose expert i (0 or 1; no gradient). */
+function choiceMask(topIdx: tf.Tensor, n: number): tf.Tensor {
+  const [N, k] = topIdx.shape as [number, number];
+  if (n === 1) return tf.fill([N, 1], k); // oneHot needs depth >= 2
+  return tf.sum(tf.oneHot(topIdx, n, 1, 0, 'float32'), 1);
+}
+
 /** Dense [N, n] gates: the renormalised top-k gates at the chosen experts, 0 elsewhere. */
 function denseGates(r: Routing, n: number): tf.Tensor2D {
-  const mask = tf.sum(tf.oneHot(r.topIdx, n, 1, 0, 'float32'), 1); // [N, n]
-  const kept = tf.mul(r.probs, mask);
+  const kept = tf.mul(r.probs, choiceMask(r.topIdx, n));
   return tf.div(kept, tf.sum(kept, -1, true)) as tf.Tensor2D;
 }
 
@@ -335,9 +365,15 @@ function denseGates(r: Routing, n: number): tf.Tensor2D {
 function dispatchTensors(r: Routing, n: number, topK: number) {
   const N = r.topIdx.shape[0];
   const tab = routingTable(r.topIdx.dataSync(), N, n, topK);
-  const token = tf.tensor1d(tab.token, 'int32');
+  const byChoice = Array.from({ length: topK }, (_, j) => {
+    const p = new Int32Array(N);
+    for (let t = 0; t < N; t++) p[t] = tab.position[t * topK + j]!;
+    return tf.tensor1d(p, 'int32');
+  });
+  const ix: SlotIndex = { N, token: tf.tensor1d(tab.token, 'int32'), byChoice };
+  // the gates in sorted order: a gather of the token-major [N·k] gates
   const gates = tf.reshape(tf.gather(tf.reshape(r.gates, [-1]), tf.tensor1d(tab.slot, 'int32')), [-1, 1]);
-  return { N, counts: tab.counts, token, gates };
+  return { ix, counts: tab.counts, gates };
 }
 
 /** One FFN-MoE block on rows `u2` [N, D] → [N, D]. */
@@ -361,9 +397,9 @@ export function ffnMoe(
       return y!;
     }
     const d = dispatchTensors(r, n, topK);
-    const xs = tf.gather(u2, d.token); // [S, D], sorted by expert
+    const xs = toSlots(u2, d.ix); // [S, D], sorted by expert
     const ys = splitByExpert(xs, d.counts).map(({ expert, x }) => ffnExpert(x, experts[expert]!));
-    return scatterAddRows(tf.mul(concatRows(ys), d.gates), d.token, N);
+    return fromSlots(tf.mul(concatRows(ys), d.gates), d.ix);
   });
 }
 
@@ -417,17 +453,17 @@ export function loraMoe(
     }
 
     const d = dispatchTensors(r, n, topK);
-    const blocks = splitByExpert(tf.gather(u2, d.token), d.counts); // routed rows, per expert
+    const blocks = splitByExpert(toSlots(u2, d.ix), d.counts); // routed rows, per expert
     const slots = (base: tf.Tensor, p: P): tf.Tensor => {
-      const at = tf.gather(base, d.token); // W0 x of each slot's token
+      const at = toSlots(base, d.ix); // W0 x of each slot's token
       if (!spec.targets.includes(p)) return at;
       return tf.add(at, concatRows(blocks.map(({ expert, x }) => lowRank(x, factors(expert, p)!))));
     };
     const hw = swiglu(slots(G0, 'gate_proj'), slots(U0, 'up_proj'), d.gates); // [S, F] = g_j·h_j
-    const y = linear(scatterAddRows(hw, d.token, N), W0.down); // W0_d Σ_j g_j h_j
+    const y = linear(fromSlots(hw, d.ix), W0.down); // W0_d Σ_j g_j h_j
     if (!spec.targets.includes('down_proj')) return y;
     const z = concatRows(splitByExpert(hw, d.counts).map(({ expert, x }) => lowRank(x, factors(expert, 'down_proj')!)));
-    return tf.add(y, scatterAddRows(z, d.token, N));
+    return tf.add(y, fromSlots(z, d.ix));
   });
 }
 
@@ -498,7 +534,7 @@ export function expertLoad(topIdx: tf.Tensor, n: number, mask?: tf.Tensor): tf.T
   return tf.tidy(() => {
     const N = topIdx.shape[0]!;
     const k = topIdx.shape[1]!;
-    let perTok = tf.sum(tf.oneHot(topIdx, n, 1, 0, 'float32'), 1); // [N, n], each row sums to k
+    let perTok = choiceMask(topIdx, n); // [N, n], each row sums to k
     const m = maskColumn(mask, N);
     if (m) perTok = tf.mul(perTok, m);
     const slots = m ? tf.mul(tf.sum(m), k) : tf.scalar(N * k);
@@ -613,6 +649,7 @@ export interface MoeLossOptions {
   zCoef?: number;
   /** Count only these tokens in the router losses (default: all tokens). */
   routerMask?: tf.Tensor;
+  dispatch?: MoeDispatch;
 }
 
 /**
@@ -630,7 +667,10 @@ export function moeTrainLoss(
   const rc = new RoutingCollector();
   try {
     return tf.tidy(() => {
-      const logits = moeLogits(cfg, w, moe, spec, batch.ids, { onRouting: rc.onRouting });
+      const logits = moeLogits(cfg, w, moe, spec, batch.ids, {
+        onRouting: rc.onRouting,
+        ...(opts.dispatch ? { dispatch: opts.dispatch } : {}),
+      });
       const lm = crossEntropy(logits, batch.targets, batch.mask);
       const aux = rc.loadBalancingLoss(opts.routerMask);
       const z = rc.zLoss(opts.routerMask);

@@ -25,9 +25,3 @@ export {
   type Workspace,
   type OpenWorkspaceOptions,
 } from './workspace.js';
-export {
-  benchMetricIngest,
-  type IngestBenchResult,
-  type IngestBenchOptions,
-  type IngestTiming,
-} from './bench.js';

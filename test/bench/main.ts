@@ -9,6 +9,14 @@ const BENCHES: Record<string, { what: string; load: () => Promise<Bench> }> = {
     what: 'training tokens/s and GFLOP/s of the reference Llama per backend vs its own matmul GFLOP/s',
     load: async () => (await import('./train.js')).benchTrain,
   },
+  merge: {
+    what: 'merge throughput (GB/s of parameters) of a ~300 MB model vs a plain copy of the same bytes, and peak RSS',
+    load: async () => (await import('./merge.js')).benchMerge,
+  },
+  ingest: {
+    what: 'metric ingest rows/s into SQLite: batched writer vs one row per transaction',
+    load: async () => (await import('./ingest.js')).benchIngest,
+  },
 };
 
 async function main(): Promise<void> {

@@ -45,3 +45,23 @@ export function workspaceOption(): Option {
     'workspace directory (default: $UPIT_WORKSPACE or ~/.upit/workspace)',
   );
 }
+
+/** Validates a job config built from options; the error names the field (`prepare: lora.r: …`). */
+export function parseJobConfig<T>(
+  label: string,
+  schema: {
+    safeParse(
+      v: unknown,
+    ):
+      | { success: true; data: T }
+      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+  raw: unknown,
+): T {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new UserError(
+    `${label}: ${issue?.path.map(String).join('.') || 'config'}: ${issue?.message ?? 'invalid'}`,
+  );
+}

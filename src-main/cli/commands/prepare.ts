@@ -5,7 +5,14 @@ import { PrepareConfig } from '../../jobs/kinds/catalog.js';
 import type { PrepareResult } from '../../jobs/kinds/prepare.js';
 import { defaultWorkspaceDir, openWorkspace } from '../../store/index.js';
 import { checkpointDomainTable } from '../format.js';
-import { backendOption, jsonOption, parseFloatOption, parseIntOption, workspaceOption } from './options.js';
+import {
+  parseJobConfig,
+  backendOption,
+  jsonOption,
+  parseFloatOption,
+  parseIntOption,
+  workspaceOption,
+} from './options.js';
 
 interface PrepareOpts {
   workspace?: string;
@@ -117,14 +124,10 @@ export function registerPrepare(program: Command): void {
         evalBatchSize: opts.evalBatch,
         evalBase: opts.evalBase,
       };
-      const parsed = PrepareConfig.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new UserError(`prepare: ${issue?.path.join('.') ?? 'config'}: ${issue?.message ?? 'invalid'}`);
-      }
+      const config = parseJobConfig('prepare', PrepareConfig, raw);
       const { runJobInProcess } = await import('../run-job.js');
       const workspace = opts.workspace ?? defaultWorkspaceDir();
-      const outcome = await runJobInProcess<PrepareResult>('prepare', parsed.data, {
+      const outcome = await runJobInProcess<PrepareResult>('prepare', config, {
         workspace,
         json: opts.json === true,
       });

@@ -5,7 +5,14 @@ import { UserError } from '../../common/errors.js';
 import { PretrainConfig } from '../../jobs/kinds/catalog.js';
 import type { PretrainResult } from '../../jobs/kinds/pretrain.js';
 import { defaultWorkspaceDir } from '../../store/index.js';
-import { backendOption, jsonOption, parseFloatOption, parseIntOption, workspaceOption } from './options.js';
+import {
+  parseJobConfig,
+  backendOption,
+  jsonOption,
+  parseFloatOption,
+  parseIntOption,
+  workspaceOption,
+} from './options.js';
 
 interface PretrainOpts {
   workspace?: string;
@@ -102,14 +109,10 @@ export function registerPretrain(program: Command): void {
         weightDecay: opts.weightDecay,
         ...(opts.checkpointEvery !== undefined ? { checkpointEverySteps: opts.checkpointEvery } : {}),
       };
-      const parsed = PretrainConfig.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new UserError(`pretrain: ${issue?.path.join('.') ?? 'config'}: ${issue?.message ?? 'invalid'}`);
-      }
+      const config = parseJobConfig('pretrain', PretrainConfig, raw);
       if (opts.out && existsSync(opts.out)) throw new UserError(`--out: ${opts.out} already exists`);
       const { runJobInProcess } = await import('../run-job.js');
-      const outcome = await runJobInProcess<PretrainResult>('pretrain', parsed.data, {
+      const outcome = await runJobInProcess<PretrainResult>('pretrain', config, {
         workspace: opts.workspace ?? defaultWorkspaceDir(),
         json: opts.json === true,
       });

@@ -3,6 +3,7 @@ import { UserError } from '../../common/errors.js';
 import { RUN_KINDS, RUN_STATUSES, defaultWorkspaceDir, openWorkspace, type Run } from '../../store/index.js';
 import { checkpointDomainTable, fmtNum, table } from '../format.js';
 import { jsonOption, parseIntOption, workspaceOption } from './options.js';
+import { distanceTable, expertsTable, lineageTable } from './expand.js';
 
 function fmtTime(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
@@ -74,8 +75,28 @@ export function registerRuns(program: Command): void {
         const metrics = ws.db.getMetricSummary(runId);
         const checkpoints = ws.db.listCheckpoints(runId);
         const evaluations = ws.db.listEvaluations(runId);
+        const experts = ws.db.listExperts(runId);
+        const distanceRows = ws.db.getDistances(runId);
+        const distanceMetric = distanceRows[0]?.metric ?? null;
+        const distances =
+          distanceMetric === null
+            ? null
+            : ws.db.getDistanceMatrix(runId, distanceMetric, experts.length || undefined);
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ run, metrics, checkpoints, evaluations }, null, 2) + '\n');
+          process.stdout.write(
+            JSON.stringify(
+              {
+                run,
+                metrics,
+                checkpoints,
+                evaluations,
+                ...(experts.length > 0 ? { experts } : {}),
+                ...(distances ? { distances: { metric: distanceMetric, matrix: distances } } : {}),
+              },
+              null,
+              2,
+            ) + '\n',
+          );
           return;
         }
         const out: string[] = [];
@@ -125,6 +146,22 @@ export function registerRuns(program: Command): void {
               .replace(/^/gm, '  ')
               .trimEnd(),
           );
+          out.push('');
+        }
+        if (experts.length > 0) {
+          out.push('experts');
+          out.push(expertsTable(experts).replace(/^/gm, '  ').trimEnd());
+          out.push('');
+          const lineage = lineageTable(experts);
+          if (lineage) {
+            out.push('lineage');
+            out.push(lineage.replace(/^/gm, '  ').trimEnd());
+            out.push('');
+          }
+        }
+        if (distances && distanceMetric !== null) {
+          out.push(`distances (${distanceMetric})`);
+          out.push(distanceTable(distances).replace(/^/gm, '  ').trimEnd());
           out.push('');
         }
         const profile = checkpointDomainTable(evaluations, checkpoints);

@@ -168,6 +168,54 @@ export const PrepareConfig = z.strictObject({
 });
 export type PrepareConfig = z.output<typeof PrepareConfig>;
 
+/** Stage 2: grow the pool of a prepare run's checkpoints to n experts (UpIT's genetic algorithm). */
+export const ExpandConfig = z
+  .strictObject({
+    /** Accepted for symmetry with the other kinds; expansion runs on the host (no tensor backend). */
+    backend: BackendRequest.optional(),
+    seed: z.number().int().min(0).max(0xffffffff).default(1),
+    /** Run id of a finished Stage 1 (prepare) run whose checkpoints are the m source experts. */
+    prepareRun: z.number().int().min(1),
+    /** Checkpoint steps to use; default: every 'cadence'/'final' checkpoint, by step. */
+    checkpoints: z.array(z.number().int().min(0)).min(2).optional(),
+    /** Target pool size (≥ the m checkpoints). */
+    n: z.number().int().min(2).max(4096),
+    /** DARE drop probability, [0, 1). */
+    p: z.number().min(0).lt(1, 'must be in [0, 1)').default(0.5),
+    /** Clamp α ~ U(0, 1) to [lo, hi]. */
+    alphaClamp: z
+      .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
+      .refine(([lo, hi]) => lo <= hi, 'must be [lo, hi] with lo ≤ hi')
+      .optional(),
+    metric: z.enum(['cosine', 'l2']).default('cosine'),
+    selection: z.enum(['most-distant', 'random']).default('most-distant'),
+    /** LoRA mode: DARE on ΔW then SVD back to rank r ('delta'), or on the factors ('factor', fast). */
+    loraMergeSpace: z.enum(['delta', 'factor']).default('delta'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.checkpoints && new Set(c.checkpoints).size !== c.checkpoints.length) {
+      ctx.addIssue({ code: 'custom', path: ['checkpoints'], message: 'lists a step twice' });
+    }
+  });
+export type ExpandConfig = z.output<typeof ExpandConfig>;
+
+/** Score a model directory on every domain of an evaluation set. */
+export const EvalConfig = z.strictObject({
+  backend: BackendRequest.default('auto'),
+  /** Model directory (Hugging Face layout); default: the shipped tiny base model. */
+  model: z.string().min(1).optional(),
+  data: DataConfig,
+  batchSize: z.number().int().min(1).max(4096).default(32),
+  maxNewTokens: z.number().int().min(1).max(4096).default(48),
+  maxSeqLen: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 16)
+    .default(256),
+});
+export type EvalConfig = z.output<typeof EvalConfig>;
+
 function spec<S extends z.ZodType>(s: JobKindSpec<S>): JobKindSpec<S> {
   return s;
 }
@@ -199,6 +247,23 @@ export const JOB_KINDS = {
       'checkpoint on every domain: the checkpoint × domain table that picks the experts.',
     createsRun: true,
     config: PrepareConfig,
+  }),
+  eval: spec({
+    kind: 'eval',
+    title: 'Evaluate a model',
+    description:
+      'Scores a model directory on every domain (exact match or option log-likelihood) with 95% intervals.',
+    createsRun: true,
+    config: EvalConfig,
+  }),
+  expand: spec({
+    kind: 'expand',
+    title: 'Stage 2: expand the expert pool',
+    description:
+      "Grows a prepare run's m checkpoints to n experts: repeatedly merges the most distant unused pair of " +
+      'task vectors with DARE and a random α, and records every expert, its lineage and the distance matrix.',
+    createsRun: true,
+    config: ExpandConfig,
   }),
 } as const;
 

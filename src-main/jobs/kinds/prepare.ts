@@ -28,6 +28,11 @@ export interface PrepareResult {
   backend: string;
 }
 
+/** Only the evaluation items of a data config (no training file needed). */
+export function loadEvalItems(data: DataConfig): EvalItem[] {
+  return data.source === 'files' ? readEvalJsonl(data.eval) : loadInstructionData(data).eval;
+}
+
 export function loadInstructionData(data: DataConfig): { train: Example[]; eval: EvalItem[] } {
   if (data.source === 'files')
     return { train: readInstructionJsonl(data.train), eval: readEvalJsonl(data.eval) };

@@ -9,4 +9,6 @@ export const JOB_REGISTRY: JobRegistry & Record<JobKindName, () => Promise<JobFn
   demo: async () => (await import('./demo.js')).runDemo,
   pretrain: async () => (await import('./pretrain.js')).runPretrain,
   prepare: async () => (await import('./prepare.js')).runPrepare,
+  eval: async () => (await import('./eval.js')).runEval,
+  expand: async () => (await import('./expand.js')).runExpand,
 };

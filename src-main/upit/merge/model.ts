@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError, isUserError, UserError } from '../../common/errors.js';
-import { fsyncDir, ioError, writeFileAtomic } from '../../io/atomic.js';
+import { fsyncDir, ioError, readJsonObject, replaceDir, rmQuiet, writeFileAtomic } from '../../io/atomic.js';
 import { SafetensorsWriter } from '../../io/safetensors.js';
 import {
   DEFAULT_MAX_SHARD_BYTES,
@@ -108,21 +108,7 @@ export interface MergeRecipe {
 }
 
 function readConfig(dir: string): Record<string, unknown> {
-  const file = path.join(dir, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw ioError(file, 'cannot read', e);
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw fileError(file, `invalid JSON: ${(e as Error).message}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fileError(file, 'not a JSON object');
-  return v as Record<string, unknown>;
+  return readJsonObject(path.join(dir, 'config.json'));
 }
 
 /** The fields of CONFIG_KEYS with Hugging Face's defaults filled in (absent kv heads = heads, …). */
@@ -169,14 +155,6 @@ export function checkTensorsMatch(base: WeightSource, src: WeightSource): void {
   for (const name of src.names()) {
     if (!base.has(name))
       throw fileError(src.dir, `tensor ${JSON.stringify(name)} is not in the base ${base.dir}`);
-  }
-}
-
-function rmQuiet(p: string): void {
-  try {
-    fs.rmSync(p, { recursive: true, force: true });
-  } catch {
-    // best effort
   }
 }
 
@@ -423,7 +401,7 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       if (isUserError(e)) throw new UserError(e.message.split(tmp).join(target));
       throw ioError(target, 'cannot write merged model', e);
     }
-    replaceDir(tmp, target);
+    replaceDir(tmp, target, 'cannot move the merged model into place');
     return recipe;
   } finally {
     for (const r of readers) r.close();
@@ -432,19 +410,3 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
 }
 
 /** Move `tmp` to `target`, replacing an existing directory (moved aside, then removed). */
-function replaceDir(tmp: string, target: string): void {
-  const old = `${target}.old-${process.pid}`;
-  try {
-    if (fs.existsSync(target)) {
-      rmQuiet(old);
-      fs.renameSync(target, old);
-    }
-    fs.renameSync(tmp, target);
-  } catch (e) {
-    if (!fs.existsSync(target) && fs.existsSync(old)) fs.renameSync(old, target);
-    rmQuiet(tmp);
-    throw ioError(target, 'cannot move the merged model into place', e);
-  }
-  rmQuiet(old);
-  fsyncDir(path.dirname(target));
-}

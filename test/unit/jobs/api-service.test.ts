@@ -146,8 +146,10 @@ describe('API service', () => {
 
   it('lists job kinds and backends', async () => {
     const { service } = setup();
-    const { kinds } = (await service.call('jobs.kinds', {})) as { kinds: { kind: string; createsRun: boolean }[] };
-    expect(kinds.map((k) => k.kind)).toEqual(['demo', 'pretrain', 'prepare']);
+    const { kinds } = (await service.call('jobs.kinds', {})) as {
+      kinds: { kind: string; createsRun: boolean }[];
+    };
+    expect(kinds.map((k) => k.kind)).toEqual(['demo', 'pretrain', 'prepare', 'expand']);
     expect(kinds.every((k) => k.createsRun)).toBe(true);
     expect(await service.call('backends.list', {})).toEqual({
       backends: [{ name: 'cpu', status: 'ok', detail: 'reference' }],

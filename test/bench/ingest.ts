@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { Store } from './store.js';
+import { Store } from '../../src-main/store/store.js';
 
 export interface IngestTiming {
   rows: number;
@@ -91,4 +91,21 @@ export function benchMetricIngest(
 
 function timing(rows: number, seconds: number): IngestTiming {
   return { rows, seconds, rowsPerSec: rows / Math.max(seconds, 1e-9) };
+}
+
+/** `npm run bench -- ingest`. */
+export async function benchIngest(): Promise<void> {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(path.join(tmpdir(), 'upit-bench-ingest-'));
+  try {
+    const r = benchMetricIngest(dir, 200_000, { unbatchedRows: 10_000 });
+    console.log(
+      `batched writer: ${Math.round(r.batched.rowsPerSec).toLocaleString('en')} rows/s; ` +
+        `one row per transaction (reference): ${Math.round(r.unbatched.rowsPerSec).toLocaleString('en')} rows/s; ` +
+        `×${r.speedup.toFixed(1)}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,0 +1,95 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../../common/errors.js';
+import { EvalConfig } from '../../jobs/kinds/catalog.js';
+import type { EvalJobResult } from '../../jobs/kinds/eval.js';
+import { defaultWorkspaceDir } from '../../store/index.js';
+import { table } from '../format.js';
+import { backendOption, jsonOption, parseIntOption, parseJobConfig, workspaceOption } from './options.js';
+
+interface EvalOpts {
+  workspace?: string;
+  backend: string;
+  json?: boolean;
+  model?: string;
+  eval?: string;
+  suiteSeed: number;
+  evalPerDomain: number;
+  difficulty?: number;
+  batch: number;
+  maxNewTokens: number;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('score a model directory on every domain of the embedded suite or an eval JSONL file')
+    .addOption(workspaceOption())
+    .addOption(backendOption())
+    .addOption(jsonOption())
+    .option('--model <dir>', 'model directory (default: the shipped tiny base model)')
+    .option(
+      '--eval <file>',
+      'evaluation JSONL ({question, answer, choices?, domain?}) instead of the embedded suite',
+    )
+    .option('--suite-seed <n>', 'embedded suite seed', parseIntOption('--suite-seed'), 1)
+    .option(
+      '--eval-per-domain <n>',
+      'embedded evaluation items per domain',
+      parseIntOption('--eval-per-domain'),
+      100,
+    )
+    .option(
+      '--difficulty <n>',
+      'embedded suite difficulty 1–5 for every domain',
+      parseIntOption('--difficulty'),
+    )
+    .option('--batch <n>', 'sequences per forward pass', parseIntOption('--batch'), 32)
+    .option(
+      '--max-new-tokens <n>',
+      'generation budget for exact-match items',
+      parseIntOption('--max-new-tokens'),
+      48,
+    )
+    .action(async (opts: EvalOpts) => {
+      const raw = {
+        backend: opts.backend,
+        ...(opts.model ? { model: resolve(opts.model) } : {}),
+        data: opts.eval
+          ? { source: 'files', train: resolve(opts.eval), eval: resolve(opts.eval) }
+          : {
+              source: 'embedded',
+              suiteSeed: opts.suiteSeed,
+              trainPerDomain: 1,
+              evalPerDomain: opts.evalPerDomain,
+              ...(opts.difficulty !== undefined ? { difficulty: opts.difficulty } : {}),
+            },
+        batchSize: opts.batch,
+        maxNewTokens: opts.maxNewTokens,
+      };
+      const config = parseJobConfig('eval', EvalConfig, raw);
+      const { runJobInProcess } = await import('../run-job.js');
+      const outcome = await runJobInProcess<EvalJobResult>('eval', config, {
+        workspace: opts.workspace ?? defaultWorkspaceDir(),
+        json: opts.json === true,
+      });
+      const r = outcome.result;
+      if (!r) throw new UserError('eval: no result');
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ event: 'result', run: outcome.runId, ...r }) + '\n');
+        return;
+      }
+      process.stdout.write(
+        table([
+          ['domain', 'metric', 'score %', 'n', '95% CI'],
+          ...r.perDomain.map((d) => [
+            d.domain,
+            d.metric,
+            (100 * d.score).toFixed(1),
+            String(d.n),
+            `${(100 * d.ciLow).toFixed(1)}–${(100 * d.ciHigh).toFixed(1)}`,
+          ]),
+        ]) + `average ${(100 * r.average).toFixed(1)} (run ${outcome.runId})\n`,
+      );
+    });
+}

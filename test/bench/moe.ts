@@ -1,0 +1,264 @@
+/**
+ * MoE training cost against the dense model of the same base, measured in the same run: the
+ * reference model (vocab 256, d 128, 4 layers, 4 heads, SwiGLU 344, T 128, B 16, AdamW through
+ * `train()`), as
+ *
+ *   dense full / dense ffn / dense lora   llamaTrainable in each mode (LoRA r 8, α 16, gate/up/down)
+ *   lora-moe 8e top-2                     8 LoRA experts (r 8) sharing the frozen dense MLP, routers + A/B train
+ *   ffn-moe 4e top-2                      4 FFN experts copied from the dense MLP, routers + experts train
+ *
+ * with the load-balancing loss (λ 0.01) on. The variants run in interleaved rounds (warm-up steps
+ * dropped each round) so a change in machine load hits all of them alike; the median step time is
+ * reported with its ratio to the matching dense step (LoRA-MoE target ≤ 1.3× the dense LoRA step).
+ *
+ * First, one MoE block alone (N 2048 tokens, fwd+bwd w.r.t. input, routers and experts): the LoRA
+ * expert strategies of model/moe.ts — routed rows ('gather') vs all experts on all tokens ('dense').
+ *
+ * Env: UPIT_BENCH_BACKEND (default wasm), UPIT_BENCH_ROUNDS (3; 0 = the block only), UPIT_BENCH_STEPS
+ * (timed steps per round, 3).
+ */
+import { Rng } from '../../src-main/common/rng.js';
+import type { HostTensor } from '../../src-main/io/host-tensor.js';
+import type { LlamaConfig } from '../../src-main/model/config.js';
+import { mlp } from '../../src-main/model/llama.js';
+import { weightsFromHost } from '../../src-main/model/load.js';
+import { initLora, loraState, type LoraHost, type LoraSpec } from '../../src-main/model/lora.js';
+import {
+  disposeMoe,
+  ffnExpertsFromDense,
+  ffnMoe,
+  initRouters,
+  loraMoe,
+  moeFromHost,
+  moeTensors,
+  moeTrainLoss,
+  route,
+  type MoeDispatch,
+  type MoeHost,
+  type MoeSpec,
+} from '../../src-main/model/moe.js';
+import { initLlamaWeights } from '../../src-main/model/params.js';
+import { useBackend, type BackendName } from '../../src-main/tensor/backend.js';
+import { tf } from '../../src-main/tensor/tf.js';
+import { llamaTrainable } from '../../src-main/train/llama-trainable.js';
+import { train, type Trainable } from '../../src-main/train/trainer.js';
+import { referenceConfig } from './train.js';
+
+const T = 128;
+const B = 16;
+const LORA: LoraSpec = { r: 8, alpha: 16, targets: ['gate_proj', 'up_proj', 'down_proj'] };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** LoRA factors with non-zero B (so the experts differ; PEFT's B = 0 would make them identical). */
+function randomLora(cfg: LlamaConfig, rng: Rng): LoraHost {
+  const h = initLora(cfg, LORA, rng);
+  for (const b of h.B.values()) for (let i = 0; i < b.data.length; i++) b.data[i] = 0.01 * rng.normal();
+  return h;
+}
+
+interface Bench extends Trainable {
+  dispose(): void;
+}
+
+/** Routers and experts train; the base (embeddings, attention, norms, head, shared W0) is constant. */
+function moeTrainable(
+  cfg: LlamaConfig,
+  base: Map<string, HostTensor>,
+  spec: MoeSpec,
+  host: MoeHost,
+  dispatch: MoeDispatch,
+): Bench {
+  const weights = weightsFromHost(base);
+  const moe = moeFromHost(spec, host, true);
+  const params = moeTensors(moe) as Map<string, tf.Variable>;
+  return {
+    params,
+    loss(batch, ctx) {
+      const p = moeTrainLoss(cfg, weights, moe, spec, batch, { auxCoef: 0.01, dispatch });
+      ctx.report('aux', p.aux);
+      return p.loss;
+    },
+    dispose() {
+      for (const t of weights.values()) t.dispose();
+      disposeMoe(moe);
+    },
+  };
+}
+
+/** Median fwd+bwd time (ms) of `f` (a loss of the listed tensors) over `reps`, after one warm-up. */
+function timeGrads(f: () => tf.Scalar, xs: tf.Variable[], reps: number): number {
+  const times: number[] = [];
+  for (let i = 0; i <= reps; i++) {
+    const t0 = performance.now();
+    const { value, grads } = tf.variableGrads(f, xs);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+function benchBlock(cfg: LlamaConfig, base: Map<string, HostTensor>, rng: Rng): void {
+  const N = B * T;
+  const D = cfg.hiddenSize;
+  const var2 = (data: Float32Array, shape: number[]) => tf.variable(tf.tensor(data, shape));
+  const normal = (n: number, std: number) => Float32Array.from({ length: n }, () => std * rng.normal());
+  const u = var2(normal(N * D, 1), [N, D]);
+  const R = tf.tensor2d(normal(N * D, 1), [N, D]);
+  const w = weightsFromHost(base);
+  const W0 = {
+    gate: w.get('model.layers.0.mlp.gate_proj.weight')!,
+    up: w.get('model.layers.0.mlp.up_proj.weight')!,
+    down: w.get('model.layers.0.mlp.down_proj.weight')!,
+  };
+  const loraSpec8: MoeSpec = { numExperts: 8, topK: 2, kind: 'lora', lora: LORA };
+  const lm = moeFromHost(
+    loraSpec8,
+    { routers: initRouters(cfg, 8, rng, 0.5), lora: Array.from({ length: 8 }, () => randomLora(cfg, rng)) },
+    true,
+  );
+  const ffnSpec4: MoeSpec = { numExperts: 4, topK: 2, kind: 'ffn' };
+  const fm = moeFromHost(
+    ffnSpec4,
+    { routers: initRouters(cfg, 4, rng, 0.5), ffn: ffnExpertsFromDense(cfg, base, 4) },
+    true,
+  );
+  const single = loraState(LORA, randomLora(cfg, rng));
+  const loraVars = [...single.A.values(), ...single.B.values()].map((t) => tf.variable(t));
+  const singleV = {
+    spec: LORA,
+    A: new Map([...single.A.keys()].map((k, i) => [k, loraVars[i]!])),
+    B: new Map([...single.B.keys()].map((k, i) => [k, loraVars[single.A.size + i]!])),
+  };
+  const layer0 = (m: Map<string, tf.Tensor>) =>
+    [...m].filter(([k]) => k.startsWith('model.layers.0.')).map(([, t]) => t as tf.Variable);
+  const loraVars0 = [
+    lm.routers[0] as tf.Variable,
+    ...lm.lora!.flatMap((l) => [...layer0(l.A), ...layer0(l.B)]),
+  ];
+  const loss = (y: () => tf.Tensor) => () => tf.sum(tf.mul(y(), R)) as tf.Scalar;
+  const variants: [string, () => tf.Scalar, tf.Variable[]][] = [
+    ['dense MLP', loss(() => mlp(w, 0, u)), [u]],
+    ['dense MLP + LoRA', loss(() => mlp(w, 0, u, singleV)), [u, ...loraVars]],
+    ...(['gather', 'dense'] as const).map((d): [string, () => tf.Scalar, tf.Variable[]] => [
+      `LoRA-MoE 8e top-2, ${d}`,
+      loss(() => loraMoe(u, route(u, lm.routers[0]!, 2), W0, lm.lora!, 0, LORA, 2, d)),
+      [u, ...loraVars0],
+    ]),
+    ...(['gather', 'dense'] as const).map((d): [string, () => tf.Scalar, tf.Variable[]] => [
+      `FFN-MoE 4e top-2, ${d}`,
+      loss(() => ffnMoe(u, route(u, fm.routers[0]!, 2), fm.ffn![0]!, 2, d)),
+      [u, fm.routers[0] as tf.Variable, ...fm.ffn![0]!.flatMap((e) => [e.w1, e.w2, e.w3] as tf.Variable[])],
+    ]),
+  ];
+  const times = new Map<string, number[]>();
+  for (let round = 0; round < 3; round++) {
+    for (const [name, f, xs] of variants) times.set(name, [...(times.get(name) ?? []), timeGrads(f, xs, 2)]);
+  }
+  const ref = median(times.get('dense MLP + LoRA')!);
+  console.log(`\none MLP block, N ${N} tokens, fwd+bwd (median of 3 rounds × 2 reps):`);
+  for (const [name, ts] of times) {
+    const m = median(ts);
+    console.log(
+      `  ${name.padEnd(28)} ${m.toFixed(1).padStart(7)} ms   ${(m / ref).toFixed(2)}× dense MLP + LoRA`,
+    );
+  }
+  tf.dispose([u, R, ...w.values(), ...loraVars, ...single.A.values(), ...single.B.values()]);
+  disposeMoe(lm);
+  disposeMoe(fm);
+}
+
+export async function benchMoe(): Promise<void> {
+  const backend = (process.env['UPIT_BENCH_BACKEND'] ?? 'wasm') as BackendName;
+  const rounds = Number(process.env['UPIT_BENCH_ROUNDS'] ?? 3);
+  const steps = Number(process.env['UPIT_BENCH_STEPS'] ?? 3);
+  const choice = await useBackend(backend);
+  const cfg = referenceConfig();
+  const rng = new Rng(1);
+  const base = initLlamaWeights(cfg, rng);
+  console.log(
+    `backend ${choice.name} (${choice.detail}); reference model: vocab 256, d 128, 4 layers, 4 heads, ffn 344, ` +
+      `T ${T}, B ${B}; LoRA r ${LORA.r}`,
+  );
+  benchBlock(cfg, base, rng);
+  if (rounds < 1) return;
+
+  const examples = Array.from({ length: B * 64 }, () => {
+    const ids = Array.from({ length: T + 1 }, () => rng.int(256));
+    return { ids, lossMask: ids.map(() => 1) };
+  });
+  const variants: { name: string; ref?: string; make: () => Bench }[] = [
+    { name: 'dense full', make: () => llamaTrainable(cfg, base, { mode: 'full' }) },
+    { name: 'dense ffn', make: () => llamaTrainable(cfg, base, { mode: 'ffn' }) },
+    {
+      name: 'dense lora',
+      make: () =>
+        llamaTrainable(cfg, base, { mode: 'lora', lora: { spec: LORA, init: randomLora(cfg, rng) } }),
+    },
+    {
+      name: 'lora-moe 8e top-2',
+      ref: 'dense lora',
+      make: () =>
+        moeTrainable(
+          cfg,
+          base,
+          { numExperts: 8, topK: 2, kind: 'lora', lora: LORA },
+          { routers: initRouters(cfg, 8, rng), lora: Array.from({ length: 8 }, () => randomLora(cfg, rng)) },
+          'gather',
+        ),
+    },
+    {
+      name: 'ffn-moe 4e top-2',
+      ref: 'dense ffn',
+      make: () =>
+        moeTrainable(
+          cfg,
+          base,
+          { numExperts: 4, topK: 2, kind: 'ffn' },
+          { routers: initRouters(cfg, 4, rng), ffn: ffnExpertsFromDense(cfg, base, 4) },
+          'gather',
+        ),
+    },
+  ];
+  const times = new Map<string, number[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const v of variants) {
+      const model = v.make();
+      const ts: number[] = [];
+      let last = performance.now();
+      await train(
+        model,
+        { examples, padId: 0, maxSeqLen: T, shuffle: false },
+        { lr: 1e-4, batchSize: B, maxSteps: steps + 1, seed: round, schedule: 'constant' },
+        {
+          onStep: () => {
+            const now = performance.now();
+            ts.push(now - last);
+            last = now;
+          },
+        },
+      );
+      model.dispose();
+      tf.disposeVariables();
+      times.set(v.name, [...(times.get(v.name) ?? []), ...ts.slice(1)]);
+    }
+  }
+  console.log(
+    `\ntraining step (AdamW, clip 1.0; median of ${rounds} rounds × ${steps} steps; load-balancing loss on):`,
+  );
+  const med = new Map([...times].map(([k, ts]) => [k, median(ts)]));
+  const full = med.get('dense full')!;
+  for (const v of variants) {
+    const m = med.get(v.name)!;
+    const vs = v.ref ? `   ${(m / med.get(v.ref)!).toFixed(2)}× ${v.ref}` : '';
+    console.log(
+      `  ${v.name.padEnd(20)} ${(m / 1000).toFixed(3).padStart(7)} s/step  ${((B * T) / (m / 1000)).toFixed(0).padStart(6)} tok/s` +
+        `   ${(m / full).toFixed(2)}× dense full${vs}`,
+    );
+  }
+}
