@@ -48,6 +48,21 @@ const T = 128;
 const B = 16;
 const LORA: LoraSpec = { r: 8, alpha: 16, targets: ['gate_proj', 'up_proj', 'down_proj'] };
 
+/** Wall and process CPU milliseconds (CPU time is what a step costs on a shared, busy machine). */
+function clock(): { wall: number; cpu: number } {
+  const u = process.cpuUsage();
+  return { wall: performance.now(), cpu: (u.user + u.system) / 1000 };
+}
+
+interface Timing {
+  wall: number[];
+  cpu: number[];
+}
+
+function add(t: Timing | undefined, wall: number[], cpu: number[]): Timing {
+  return { wall: [...(t?.wall ?? []), ...wall], cpu: [...(t?.cpu ?? []), ...cpu] };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -90,17 +105,21 @@ function moeTrainable(
   };
 }
 
-/** Median fwd+bwd time (ms) of `f` (a loss of the listed tensors) over `reps`, after one warm-up. */
-function timeGrads(f: () => tf.Scalar, xs: tf.Variable[], reps: number): number {
-  const times: number[] = [];
+/** fwd+bwd times (ms) of `f` (a loss of the listed tensors) over `reps`, after one warm-up. */
+function timeGrads(f: () => tf.Scalar, xs: tf.Variable[], reps: number): Timing {
+  const t: Timing = { wall: [], cpu: [] };
   for (let i = 0; i <= reps; i++) {
-    const t0 = performance.now();
+    const t0 = clock();
     const { value, grads } = tf.variableGrads(f, xs);
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
-    if (i > 0) times.push(performance.now() - t0);
+    const t1 = clock();
+    if (i > 0) {
+      t.wall.push(t1.wall - t0.wall);
+      t.cpu.push(t1.cpu - t0.cpu);
+    }
   }
-  return median(times);
+  return t;
 }
 
 function benchBlock(cfg: LlamaConfig, base: Map<string, HostTensor>, rng: Rng): void {
@@ -156,16 +175,21 @@ function benchBlock(cfg: LlamaConfig, base: Map<string, HostTensor>, rng: Rng): 
       [u, fm.routers[0] as tf.Variable, ...fm.ffn![0]!.flatMap((e) => [e.w1, e.w2, e.w3] as tf.Variable[])],
     ]),
   ];
-  const times = new Map<string, number[]>();
-  for (let round = 0; round < 3; round++) {
-    for (const [name, f, xs] of variants) times.set(name, [...(times.get(name) ?? []), timeGrads(f, xs, 2)]);
+  const times = new Map<string, Timing>();
+  for (let round = 0; round < 4; round++) {
+    for (const [name, f, xs] of variants) {
+      const t = timeGrads(f, xs, 2);
+      times.set(name, add(times.get(name), t.wall, t.cpu));
+    }
   }
-  const ref = median(times.get('dense MLP + LoRA')!);
-  console.log(`\none MLP block, N ${N} tokens, fwd+bwd (median of 3 rounds × 2 reps):`);
-  for (const [name, ts] of times) {
-    const m = median(ts);
+  const ref = median(times.get('dense MLP + LoRA')!.cpu);
+  console.log(`\none MLP block, N ${N} tokens, fwd+bwd, median of 4 interleaved rounds × 2 reps (ratios: CPU time):`);
+  console.log(`  ${''.padEnd(28)}    wall ms   CPU ms`);
+  for (const [name, t] of times) {
+    const c = median(t.cpu);
     console.log(
-      `  ${name.padEnd(28)} ${m.toFixed(1).padStart(7)} ms   ${(m / ref).toFixed(2)}× dense MLP + LoRA`,
+      `  ${name.padEnd(28)} ${median(t.wall).toFixed(1).padStart(9)} ${c.toFixed(1).padStart(8)}   ` +
+        `${(c / ref).toFixed(2)}× dense MLP + LoRA`,
     );
   }
   tf.dispose([u, R, ...w.values(), ...loraVars, ...single.A.values(), ...single.B.values()]);
@@ -225,40 +249,46 @@ export async function benchMoe(): Promise<void> {
         ),
     },
   ];
-  const times = new Map<string, number[]>();
+  const times = new Map<string, Timing>();
   for (let round = 0; round < rounds; round++) {
     for (const v of variants) {
       const model = v.make();
-      const ts: number[] = [];
-      let last = performance.now();
+      const wall: number[] = [];
+      const cpu: number[] = [];
+      let last = clock();
       await train(
         model,
         { examples, padId: 0, maxSeqLen: T, shuffle: false },
         { lr: 1e-4, batchSize: B, maxSteps: steps + 1, seed: round, schedule: 'constant' },
         {
           onStep: () => {
-            const now = performance.now();
-            ts.push(now - last);
+            const now = clock();
+            wall.push(now.wall - last.wall);
+            cpu.push(now.cpu - last.cpu);
             last = now;
           },
         },
       );
       model.dispose();
       tf.disposeVariables();
-      times.set(v.name, [...(times.get(v.name) ?? []), ...ts.slice(1)]);
+      times.set(v.name, add(times.get(v.name), wall.slice(1), cpu.slice(1)));
     }
   }
   console.log(
-    `\ntraining step (AdamW, clip 1.0; median of ${rounds} rounds × ${steps} steps; load-balancing loss on):`,
+    `\ntraining step (AdamW, clip 1.0, load-balancing loss on), median of ${rounds} interleaved rounds × ${steps} ` +
+      'steps (ratios: CPU time):',
   );
-  const med = new Map([...times].map(([k, ts]) => [k, median(ts)]));
-  const full = med.get('dense full')!;
+  console.log(`  ${''.padEnd(20)}  wall s/step  CPU s/step  tok/s (wall)`);
+  const cpuMed = new Map([...times].map(([k, t]) => [k, median(t.cpu)]));
+  const full = cpuMed.get('dense full')!;
   for (const v of variants) {
-    const m = med.get(v.name)!;
-    const vs = v.ref ? `   ${(m / med.get(v.ref)!).toFixed(2)}× ${v.ref}` : '';
+    const t = times.get(v.name)!;
+    const c = cpuMed.get(v.name)!;
+    const w = median(t.wall);
+    const vs = v.ref ? `   ${(c / cpuMed.get(v.ref)!).toFixed(2)}× ${v.ref}` : '';
     console.log(
-      `  ${v.name.padEnd(20)} ${(m / 1000).toFixed(3).padStart(7)} s/step  ${((B * T) / (m / 1000)).toFixed(0).padStart(6)} tok/s` +
-        `   ${(m / full).toFixed(2)}× dense full${vs}`,
+      `  ${v.name.padEnd(20)} ${(w / 1000).toFixed(3).padStart(10)} ${(c / 1000).toFixed(3).padStart(11)}` +
+        ` ${((B * T) / (w / 1000)).toFixed(0).padStart(12)}   ${(c / full).toFixed(2)}× dense full${vs}`,
     );
   }
 }
