@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_FILE, readHfDir } from '../io/hf-dir.js';
-import { tf } from '../tensor/tf.js';
+import type { tf } from '../tensor/tf.js';
 import { llamaLogits, type ForwardOptions, type MlpHook } from './llama.js';
 import { loadModel, type LoadedModel } from './load.js';
 import { isLoraMoeDir, loadLoraMoe } from './lora-moe.js';

@@ -22,7 +22,13 @@ import type { Tokenizer } from '../io/tokenizer.js';
 import type { LlamaConfig } from './config.js';
 import type { MlpHook } from './llama.js';
 import { checkTensor, loadModel, saveModel, type SaveModelOptions } from './load.js';
-import { loraFromPeftTensors, loraToPeftTensors, parsePeftAdapterConfig, peftAdapterConfig, type LoraSpec } from './lora.js';
+import {
+  loraFromPeftTensors,
+  loraToPeftTensors,
+  parsePeftAdapterConfig,
+  peftAdapterConfig,
+  type LoraSpec,
+} from './lora.js';
 import {
   disposeMoe,
   moeFromHost,
@@ -84,7 +90,8 @@ export function saveLoraMoe(
   opts: SaveLoraMoeOptions = {},
 ): void {
   validateMoeSpec(spec);
-  if (spec.kind !== 'lora') throw new Error("saveLoraMoe: spec.kind must be 'lora' (FFN experts: saveMixtral)");
+  if (spec.kind !== 'lora')
+    throw new Error("saveLoraMoe: spec.kind must be 'lora' (FFN experts: saveMixtral)");
   validateMoeWeights(cfg, spec, moe);
   const lora = spec.lora!;
   const n = spec.numExperts;
@@ -101,7 +108,10 @@ export function saveLoraMoe(
       const rel = expertDirName(e, n);
       const d = path.join(tmp, rel);
       fs.mkdirSync(d, { recursive: true });
-      writeFileAtomic(path.join(d, ADAPTER_CONFIG), JSON.stringify(peftAdapterConfig(lora, null), null, 2) + '\n');
+      writeFileAtomic(
+        path.join(d, ADAPTER_CONFIG),
+        JSON.stringify(peftAdapterConfig(lora, null), null, 2) + '\n',
+      );
       writeSafetensors(path.join(d, ADAPTER_WEIGHTS), loraToPeftTensors(ex), { metadata: { format: 'pt' } });
       experts.push(rel);
     });
@@ -168,14 +178,17 @@ function readJson(file: string): unknown {
 
 /** moe.json, checked field by field (errors name the file and field). */
 export function parseLoraMoeManifest(json: unknown, file: string): LoraMoeManifest {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw fileError(file, 'not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw fileError(file, 'not a JSON object');
   const o = json as Record<string, unknown>;
   const err = (f: string, m: string) => fileError(file, `${f}: ${m}`);
   if (o['format'] !== LORA_MOE_FORMAT) throw err('format', `expected "${LORA_MOE_FORMAT}"`);
-  if (o['version'] !== 1) throw err('version', `unsupported version ${JSON.stringify(o['version'])} (only 1)`);
+  if (o['version'] !== 1)
+    throw err('version', `unsupported version ${JSON.stringify(o['version'])} (only 1)`);
   const int = (f: string): number => {
     const v = o[f];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw err(f, 'must be a positive integer');
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+      throw err(f, 'must be a positive integer');
     return v;
   };
   const relPath = (f: string, v: unknown): string => {
@@ -188,13 +201,15 @@ export function parseLoraMoeManifest(json: unknown, file: string): LoraMoeManife
   const topK = int('top_k');
   if (topK > n) throw err('top_k', `${topK} is more than num_experts ${n}`);
   const coef = o['router_aux_loss_coef'] ?? 0.01;
-  if (typeof coef !== 'number' || !Number.isFinite(coef) || coef < 0) throw err('router_aux_loss_coef', 'must be >= 0');
+  if (typeof coef !== 'number' || !Number.isFinite(coef) || coef < 0)
+    throw err('router_aux_loss_coef', 'must be >= 0');
   const ex = o['experts'];
   if (!Array.isArray(ex) || ex.length !== n) throw err('experts', `must list ${n} adapter directories`);
   const r = o['router'] as Record<string, unknown> | undefined;
   if (typeof r !== 'object' || r === null) throw err('router', 'must be an object');
   const tensor = r['tensor'];
-  if (typeof tensor !== 'string' || !tensor.includes('{layer}')) throw err('router.tensor', 'must contain "{layer}"');
+  if (typeof tensor !== 'string' || !tensor.includes('{layer}'))
+    throw err('router.tensor', 'must contain "{layer}"');
   const l = o['lora'] as Record<string, unknown> | undefined;
   if (typeof l !== 'object' || l === null) throw err('lora', 'must be an object');
   const spec = parsePeftAdapterConfig(l, `${file} (lora)`);
@@ -237,7 +252,12 @@ export async function loadLoraMoe(dir: string): Promise<LoadedLoraMoe> {
     alpha: manifest.lora.lora_alpha,
     targets: manifest.lora.target_modules,
   };
-  const spec: MoeSpec = { numExperts: manifest.num_experts, topK: manifest.top_k, kind: 'lora', lora: loraSpec };
+  const spec: MoeSpec = {
+    numExperts: manifest.num_experts,
+    topK: manifest.top_k,
+    kind: 'lora',
+    lora: loraSpec,
+  };
   try {
     validateMoeSpec(spec, `${mfile} (lora)`);
   } catch (e) {
@@ -257,7 +277,14 @@ export async function loadLoraMoe(dir: string): Promise<LoadedLoraMoe> {
       const wfile = path.join(adir, ADAPTER_WEIGHTS);
       const f = SafetensorsFile.open(wfile);
       try {
-        host.lora!.push(loraFromPeftTensors(cfg, loraSpec, { names: () => f.entries.keys(), read: (n) => f.read(n) }, wfile));
+        host.lora!.push(
+          loraFromPeftTensors(
+            cfg,
+            loraSpec,
+            { names: () => f.entries.keys(), read: (n) => f.read(n) },
+            wfile,
+          ),
+        );
       } finally {
         f.close();
       }
@@ -268,7 +295,8 @@ export async function loadLoraMoe(dir: string): Promise<LoadedLoraMoe> {
       const shape = [spec.numExperts, cfg.hiddenSize];
       for (let i = 0; i < cfg.numLayers; i++) {
         const name = manifest.router.tensor.replace('{layer}', String(i));
-        if (!rf.entries.has(name)) throw fileError(rfile, `missing tensor ${name} (shape [${shape.join(', ')}])`);
+        if (!rf.entries.has(name))
+          throw fileError(rfile, `missing tensor ${name} (shape [${shape.join(', ')}])`);
         const t = rf.read(name);
         checkTensor(name, t, shape, rfile);
         host.routers.push(t);

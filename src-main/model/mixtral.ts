@@ -18,7 +18,15 @@ import { tf } from '../tensor/tf.js';
 import { llamaConfigJson, parseLlamaConfig, type LlamaConfig } from './config.js';
 import type { MlpHook } from './llama.js';
 import { checkTensor, disposeWeights, type SaveModelOptions } from './load.js';
-import { disposeMoe, moeMlpHook, type FfnExpert, type MoeHookOptions, type MoeHost, type MoeSpec, type MoeWeights } from './moe.js';
+import {
+  disposeMoe,
+  moeMlpHook,
+  type FfnExpert,
+  type MoeHookOptions,
+  type MoeHost,
+  type MoeSpec,
+  type MoeWeights,
+} from './moe.js';
 import { ATTN_PROJ, EMBED, FINAL_NORM, LM_HEAD, projModule, projShape, type Weights } from './params.js';
 
 export const MIXTRAL_ARCHITECTURE = 'MixtralForCausalLM';
@@ -257,7 +265,10 @@ export function mixtralFromHfDir(hf: HfModelDir): LoadedMixtral {
       const ignorable =
         /\.rotary_emb\.inv_freq$/.test(name) || (cfg.llama.tieWordEmbeddings && name === LM_HEAD);
       if (!shapes.has(name) && !ignorable) {
-        throw fileError(where(name), `unexpected tensor ${name} (not part of a ${MIXTRAL_ARCHITECTURE} with this config)`);
+        throw fileError(
+          where(name),
+          `unexpected tensor ${name} (not part of a ${MIXTRAL_ARCHITECTURE} with this config)`,
+        );
       }
     }
     const read = (name: string): tf.Tensor => {
@@ -326,7 +337,9 @@ export function saveMixtral(
     throw new Error(`saveMixtral: need a router and ${cfg.numExperts} FFN experts for each of ${L} layers`);
   }
   const lookup = (name: string): tf.Tensor | HostTensor | undefined => {
-    const m = /^model\.layers\.(\d+)\.block_sparse_moe\.(?:gate|experts\.(\d+)\.(w[123]))\.weight$/.exec(name);
+    const m = /^model\.layers\.(\d+)\.block_sparse_moe\.(?:gate|experts\.(\d+)\.(w[123]))\.weight$/.exec(
+      name,
+    );
     if (!m) return weights.get(name);
     const i = Number(m[1]);
     if (m[2] === undefined) return moe.routers[i];
@@ -337,7 +350,9 @@ export function saveMixtral(
     const t = lookup(name);
     if (!t) throw new Error(`saveMixtral: missing weight ${name}`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`saveMixtral: ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      throw new Error(
+        `saveMixtral: ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`,
+      );
     }
   }
   function* tensors(): Generator<[string, HostTensor]> {

@@ -54,7 +54,14 @@ import { tf } from '../tensor/tf.js';
 import type { Rng } from '../common/rng.js';
 import type { LlamaConfig } from './config.js';
 import { llamaLogits, type MlpHook } from './llama.js';
-import { loraModules, loraScale, validateLoraSpec, type LoraHost, type LoraSpec, type LoraState } from './lora.js';
+import {
+  loraModules,
+  loraScale,
+  validateLoraSpec,
+  type LoraHost,
+  type LoraSpec,
+  type LoraState,
+} from './lora.js';
 import { MLP_PROJ, need, projModule, projShape, type Weights } from './params.js';
 
 export type MoeKind = 'ffn' | 'lora';
@@ -153,7 +160,8 @@ export function validateMoeWeights(cfg: LlamaConfig, spec: MoeSpec, moe: MoeWeig
   if (spec.kind === 'ffn') {
     if (!moe.ffn || moe.ffn.length !== L) throw new Error(`moe: FFN experts needed for each of ${L} layers`);
     moe.ffn.forEach((layer, i) => {
-      if (layer.length !== n) throw new Error(`moe: layer ${i} has ${layer.length} FFN experts, expected ${n}`);
+      if (layer.length !== n)
+        throw new Error(`moe: layer ${i} has ${layer.length} FFN experts, expected ${n}`);
       layer.forEach((e, j) => {
         check(`layer ${i} expert ${j} w1`, e.w1, [F, D]);
         check(`layer ${i} expert ${j} w2`, e.w2, [D, F]);
@@ -209,9 +217,15 @@ export interface RoutingTable {
   position: Int32Array;
 }
 
-export function routingTable(topIdx: ArrayLike<number>, numTokens: number, n: number, k: number): RoutingTable {
+export function routingTable(
+  topIdx: ArrayLike<number>,
+  numTokens: number,
+  n: number,
+  k: number,
+): RoutingTable {
   const S = numTokens * k;
-  if (topIdx.length !== S) throw new Error(`routingTable: ${topIdx.length} choices for ${numTokens}×${k} slots`);
+  if (topIdx.length !== S)
+    throw new Error(`routingTable: ${topIdx.length} choices for ${numTokens}×${k} slots`);
   const counts = new Array<number>(n).fill(0);
   for (let s = 0; s < S; s++) {
     const e = topIdx[s]!;
@@ -343,6 +357,16 @@ function concatRows(parts: tf.Tensor[]): tf.Tensor {
   return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
 }
 
+/**
+ * `x·wᵀ` for the experts' shared W0 (x [rows, in], w [out, in]). A plain `tf.matMul`: its gradient is
+ * lazy, so dW0 — three [F, D] products over all tokens per layer, a quarter of the block's backward —
+ * is computed only when something differentiates with respect to W0 (it is frozen in LoRA-MoE
+ * training). `ops.linear`'s custom gradient always computes it. Forward and dx are the same products.
+ */
+function baseLinear(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
+  return tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D, false, true);
+}
+
 /** SwiGLU FFN expert: w2(silu(w1 x) ⊙ w3 x). */
 export function ffnExpert(x: tf.Tensor, e: FfnExpert): tf.Tensor {
   return linear(swiglu(linear(x, e.w1), linear(x, e.w3)), e.w2);
@@ -434,35 +458,56 @@ export function loraMoe(
     const lowRank = (x: tf.Tensor, f: [tf.Tensor, tf.Tensor]): tf.Tensor =>
       linear(tf.mul(linear(x, f[0]), s), f[1]);
 
-    const G0 = linear(u2, W0.gate); // [N, F], shared by every expert
-    const U0 = linear(u2, W0.up);
+    const G0 = baseLinear(u2, W0.gate); // [N, F], shared by every expert
+    const U0 = baseLinear(u2, W0.up);
 
     if (dispatch === 'dense') {
       const g = denseGates(r, n);
-      const adapt = (base: tf.Tensor, f: [tf.Tensor, tf.Tensor] | null) => (f ? tf.add(base, lowRank(u2, f)) : base);
+      const adapt = (base: tf.Tensor, f: [tf.Tensor, tf.Tensor] | null) =>
+        f ? tf.add(base, lowRank(u2, f)) : base;
       let H: tf.Tensor | null = null;
       let Z: tf.Tensor | null = null;
       for (let e = 0; e < n; e++) {
-        const hw = swiglu(adapt(G0, factors(e, 'gate_proj')), adapt(U0, factors(e, 'up_proj')), tf.slice(g, [0, e], [N, 1]));
+        const hw = swiglu(
+          adapt(G0, factors(e, 'gate_proj')),
+          adapt(U0, factors(e, 'up_proj')),
+          tf.slice(g, [0, e], [N, 1]),
+        );
         H = H === null ? hw : tf.add(H, hw);
         const fd = factors(e, 'down_proj');
         if (fd) Z = Z === null ? lowRank(hw, fd) : tf.add(Z, lowRank(hw, fd));
       }
-      const y = linear(H!, W0.down);
+      const y = baseLinear(H!, W0.down);
       return Z === null ? y : tf.add(y, Z);
     }
 
     const d = dispatchTensors(r, n, topK);
     const blocks = splitByExpert(toSlots(u2, d.ix), d.counts); // routed rows, per expert
-    const slots = (base: tf.Tensor, p: P): tf.Tensor => {
+    // The low-rank parts of gate and up per expert; with both adapted, one [2r, D] product for the two
+    // A's (they read the same rows: fewer thin matmuls, which run far below the big ones' FLOP rate).
+    const low: Record<'gate_proj' | 'up_proj', tf.Tensor[]> = { gate_proj: [], up_proj: [] };
+    for (const { expert, x } of blocks) {
+      const fg = factors(expert, 'gate_proj');
+      const fu = factors(expert, 'up_proj');
+      if (fg && fu) {
+        const [zg, zu] = tf.split(tf.mul(linear(x, tf.concat([fg[0], fu[0]], 0)), s), 2, 1);
+        low.gate_proj.push(linear(zg!, fg[1]));
+        low.up_proj.push(linear(zu!, fu[1]));
+      } else {
+        if (fg) low.gate_proj.push(lowRank(x, fg));
+        if (fu) low.up_proj.push(lowRank(x, fu));
+      }
+    }
+    const slots = (base: tf.Tensor, p: 'gate_proj' | 'up_proj'): tf.Tensor => {
       const at = toSlots(base, d.ix); // W0 x of each slot's token
-      if (!spec.targets.includes(p)) return at;
-      return tf.add(at, concatRows(blocks.map(({ expert, x }) => lowRank(x, factors(expert, p)!))));
+      return low[p].length === 0 ? at : tf.add(at, concatRows(low[p]));
     };
     const hw = swiglu(slots(G0, 'gate_proj'), slots(U0, 'up_proj'), d.gates); // [S, F] = g_j·h_j
-    const y = linear(fromSlots(hw, d.ix), W0.down); // W0_d Σ_j g_j h_j
+    const y = baseLinear(fromSlots(hw, d.ix), W0.down); // W0_d Σ_j g_j h_j
     if (!spec.targets.includes('down_proj')) return y;
-    const z = concatRows(splitByExpert(hw, d.counts).map(({ expert, x }) => lowRank(x, factors(expert, 'down_proj')!)));
+    const z = concatRows(
+      splitByExpert(hw, d.counts).map(({ expert, x }) => lowRank(x, factors(expert, 'down_proj')!)),
+    );
     return tf.add(y, fromSlots(z, d.ix));
   });
 }
@@ -555,9 +600,16 @@ export function meanRouterProb(probs: tf.Tensor, mask?: tf.Tensor): tf.Tensor1D 
  * Switch/Mixtral load-balancing loss n·Σ_i f_i·P_i: `probs` [N, n], `topIdx` int32 [N, k]. Uniform
  * routing gives 1; everything on one expert gives up to n. Differentiable through P (f is a count).
  */
-export function loadBalancingLoss(probs: tf.Tensor, topIdx: tf.Tensor, n: number, mask?: tf.Tensor): tf.Scalar {
+export function loadBalancingLoss(
+  probs: tf.Tensor,
+  topIdx: tf.Tensor,
+  n: number,
+  mask?: tf.Tensor,
+): tf.Scalar {
   if (probs.shape[1] !== n) throw new Error(`loadBalancingLoss: probs [${probs.shape}] for ${n} experts`);
-  return tf.tidy(() => tf.mul(tf.sum(tf.mul(expertLoad(topIdx, n, mask), meanRouterProb(probs, mask))), n) as tf.Scalar);
+  return tf.tidy(
+    () => tf.mul(tf.sum(tf.mul(expertLoad(topIdx, n, mask), meanRouterProb(probs, mask))), n) as tf.Scalar,
+  );
 }
 
 /** ST-MoE router z-loss: mean over tokens of logsumexp(logits)². */
@@ -704,7 +756,8 @@ export function ffnExpertsFromDense(
   const get = (i: number, p: (typeof MLP_PROJ)[number]): HostTensor => {
     const t = dense.get(`${projModule(i, p)}.weight`);
     if (!t) throw new Error(`ffnExpertsFromDense: missing ${projModule(i, p)}.weight`);
-    if (!sameShape(t, projShape(cfg, p))) throw new Error(`ffnExpertsFromDense: bad shape for ${projModule(i, p)}`);
+    if (!sameShape(t, projShape(cfg, p)))
+      throw new Error(`ffnExpertsFromDense: bad shape for ${projModule(i, p)}`);
     return t;
   };
   const copy = (t: HostTensor): HostTensor => ({ shape: [...t.shape], data: Float32Array.from(t.data) });
@@ -727,7 +780,8 @@ export function moeFromHost(spec: MoeSpec, host: MoeHost, trainable = false): Mo
     return v;
   };
   const out: MoeWeights = { routers: host.routers.map(mk) };
-  if (host.ffn) out.ffn = host.ffn.map((layer) => layer.map((e) => ({ w1: mk(e.w1), w2: mk(e.w2), w3: mk(e.w3) })));
+  if (host.ffn)
+    out.ffn = host.ffn.map((layer) => layer.map((e) => ({ w1: mk(e.w1), w2: mk(e.w2), w3: mk(e.w3) })));
   if (host.lora) {
     if (!spec.lora) throw new Error('moeFromHost: LoRA experts need spec.lora');
     const loraSpec = spec.lora;
@@ -747,7 +801,10 @@ function toHost(t: tf.Tensor | HostTensor): HostTensor {
 /** Host copies of an MoE's tensors. */
 export function moeToHost(moe: MoeWeights | MoeHost): MoeHost {
   const out: MoeHost = { routers: moe.routers.map(toHost) };
-  if (moe.ffn) out.ffn = moe.ffn.map((layer) => layer.map((e) => ({ w1: toHost(e.w1), w2: toHost(e.w2), w3: toHost(e.w3) })));
+  if (moe.ffn)
+    out.ffn = moe.ffn.map((layer) =>
+      layer.map((e) => ({ w1: toHost(e.w1), w2: toHost(e.w2), w3: toHost(e.w3) })),
+    );
   if (moe.lora) {
     out.lora = moe.lora.map((ex) => ({
       A: new Map([...ex.A].map(([m, t]) => [m, toHost(t)])),

@@ -687,10 +687,15 @@ export function setWasmKernels(enabled: boolean): void {
   if (enabled === active) return;
   for (const [kernelName, kernelFunc] of REPLACEMENTS) {
     if (!stock.has(kernelName)) stock.set(kernelName, tf.getKernel(kernelName, 'wasm'));
-    if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
     const original = stock.get(kernelName);
-    if (enabled) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
-    else if (original !== undefined) tf.registerKernel(original);
+    // a kernel upstream lacks (UnsortedSegmentSum) stays: "stock" means stock wherever there is one
+    if (original === undefined) {
+      if (tf.getKernel(kernelName, 'wasm') === undefined)
+        tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+      continue;
+    }
+    if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(enabled ? { kernelName, backendName: 'wasm', kernelFunc } : original);
   }
   active = enabled;
 }

@@ -3,16 +3,20 @@
  * reference model (vocab 256, d 128, 4 layers, 4 heads, SwiGLU 344, T 128, B 16, AdamW through
  * `train()`), as
  *
- *   dense full / dense ffn / dense lora   llamaTrainable in each mode (LoRA r 8, α 16, gate/up/down)
- *   lora-moe 8e top-2                     8 LoRA experts (r 8) sharing the frozen dense MLP, routers + A/B train
- *   ffn-moe 4e top-2                      4 FFN experts copied from the dense MLP, routers + experts train
+ *   dense full / ffn / lora   llamaTrainable in each mode (LoRA r 8, α 16, gate/up/down)
+ *   dense lora, lazy dW0      dense LoRA with the MLP's frozen W0 products done as the MoE does them
+ *                             (plain matMul: no weight gradient for W0; ops.linear always computes one)
+ *   lora-moe 8e top-2         8 LoRA experts (r 8) sharing the frozen dense MLP; routers + A/B train
+ *   ffn-moe 4e top-2          4 FFN experts copied from the dense MLP; routers + experts train
  *
- * with the load-balancing loss (λ 0.01) on. The variants run in interleaved rounds (warm-up steps
- * dropped each round) so a change in machine load hits all of them alike; the median step time is
- * reported with its ratio to the matching dense step (LoRA-MoE target ≤ 1.3× the dense LoRA step).
+ * with the load-balancing loss (λ 0.01) on. The variants run in interleaved rounds (the first step of
+ * each round dropped) so a change in machine load hits all of them alike. Ratios are of process CPU
+ * time (robust on a shared machine when wasm runs one thread: set UPIT_WASM_THREADS=1), median and
+ * min. Target: LoRA-MoE ≤ 1.3× the dense LoRA step.
  *
- * First, one MoE block alone (N 2048 tokens, fwd+bwd w.r.t. input, routers and experts): the LoRA
- * expert strategies of model/moe.ts — routed rows ('gather') vs all experts on all tokens ('dense').
+ * First, one MLP block alone (N 2048 tokens, fwd+bwd w.r.t. its input, routers and trained weights):
+ * the LoRA expert strategies of model/moe.ts — routed rows ('gather') vs all experts on all tokens
+ * ('dense') — and the FFN experts.
  *
  * Env: UPIT_BENCH_BACKEND (default wasm), UPIT_BENCH_ROUNDS (3; 0 = the block only), UPIT_BENCH_STEPS
  * (timed steps per round, 3).
@@ -20,7 +24,7 @@
 import { Rng } from '../../src-main/common/rng.js';
 import type { HostTensor } from '../../src-main/io/host-tensor.js';
 import type { LlamaConfig } from '../../src-main/model/config.js';
-import { mlp } from '../../src-main/model/llama.js';
+import { llamaLogits, mlp, type MlpHook } from '../../src-main/model/llama.js';
 import { weightsFromHost } from '../../src-main/model/load.js';
 import { initLora, loraState, type LoraHost, type LoraSpec } from '../../src-main/model/lora.js';
 import {
@@ -39,6 +43,7 @@ import {
 } from '../../src-main/model/moe.js';
 import { initLlamaWeights } from '../../src-main/model/params.js';
 import { useBackend, type BackendName } from '../../src-main/tensor/backend.js';
+import { crossEntropy, linear } from '../../src-main/tensor/ops.js';
 import { tf } from '../../src-main/tensor/tf.js';
 import { llamaTrainable } from '../../src-main/train/llama-trainable.js';
 import { train, type Trainable } from '../../src-main/train/trainer.js';
@@ -105,6 +110,44 @@ function moeTrainable(
   };
 }
 
+/**
+ * The dense LoRA model with the MLP's frozen W0 products done as in moe.ts (plain matMul, lazy dW0),
+ * through the MLP hook: the like-for-like dense reference for the LoRA-MoE (attention the same in both).
+ */
+function lazyDenseLoraTrainable(cfg: LlamaConfig, base: Map<string, HostTensor>, init: LoraHost): Bench {
+  const weights = weightsFromHost(base);
+  const params = new Map<string, tf.Variable>();
+  const A = new Map<string, tf.Variable>();
+  const Bm = new Map<string, tf.Variable>();
+  for (const [m, h] of init.A) {
+    A.set(m, tf.variable(tf.tensor(h.data, h.shape)));
+    Bm.set(m, tf.variable(tf.tensor(init.B.get(m)!.data, init.B.get(m)!.shape)));
+    params.set(`${m}.lora_A`, A.get(m)!);
+    params.set(`${m}.lora_B`, Bm.get(m)!);
+  }
+  const s = LORA.alpha / LORA.r;
+  const hook: MlpHook = (layer, u) => {
+    const x = tf.reshape(u, [-1, cfg.hiddenSize]);
+    const proj = (h: tf.Tensor, p: string): tf.Tensor => {
+      const m = `model.layers.${layer}.mlp.${p}`;
+      const y = tf.matMul(h as tf.Tensor2D, weights.get(`${m}.weight`) as tf.Tensor2D, false, true);
+      return tf.add(y, tf.mul(linear(linear(h, A.get(m)!), Bm.get(m)!), s));
+    };
+    const g = proj(x, 'gate_proj');
+    return tf.reshape(proj(tf.mul(tf.mul(g, tf.sigmoid(g)), proj(x, 'up_proj')), 'down_proj'), u.shape);
+  };
+  return {
+    params,
+    loss: (batch) =>
+      tf.tidy(() =>
+        crossEntropy(llamaLogits(cfg, weights, batch.ids, { mlp: hook }), batch.targets, batch.mask),
+      ),
+    dispose() {
+      for (const t of [...weights.values(), ...A.values(), ...Bm.values()]) t.dispose();
+    },
+  };
+}
+
 /** fwd+bwd times (ms) of `f` (a loss of the listed tensors) over `reps`, after one warm-up. */
 function timeGrads(f: () => tf.Scalar, xs: tf.Variable[], reps: number): Timing {
   const t: Timing = { wall: [], cpu: [] };
@@ -160,10 +203,29 @@ function benchBlock(cfg: LlamaConfig, base: Map<string, HostTensor>, rng: Rng): 
     lm.routers[0] as tf.Variable,
     ...lm.lora!.flatMap((l) => [...layer0(l.A), ...layer0(l.B)]),
   ];
+  const lazyMlp = (x: tf.Tensor): tf.Tensor => {
+    const s = LORA.alpha / LORA.r;
+    const proj = (h: tf.Tensor, p: 'gate_proj' | 'up_proj' | 'down_proj', W: tf.Tensor): tf.Tensor => {
+      const m = `model.layers.0.mlp.${p}`;
+      const y = tf.matMul(h as tf.Tensor2D, W as tf.Tensor2D, false, true);
+      return tf.add(y, tf.mul(linear(linear(h, singleV.A.get(m)!), singleV.B.get(m)!), s));
+    };
+    const g = proj(x, 'gate_proj', W0.gate);
+    return proj(tf.mul(tf.mul(g, tf.sigmoid(g)), proj(x, 'up_proj', W0.up)), 'down_proj', W0.down);
+  };
+  const W0v = { gate: tf.variable(W0.gate), up: tf.variable(W0.up), down: tf.variable(W0.down) };
   const loss = (y: () => tf.Tensor) => () => tf.sum(tf.mul(y(), R)) as tf.Scalar;
   const variants: [string, () => tf.Scalar, tf.Variable[]][] = [
     ['dense MLP', loss(() => mlp(w, 0, u)), [u]],
     ['dense MLP + LoRA', loss(() => mlp(w, 0, u, singleV)), [u, ...loraVars]],
+    // what the dense path would cost with the same lazy W0 gradient as the MoE's baseLinear
+    ['dense MLP + LoRA, lazy dW0', loss(() => lazyMlp(u)), [u, ...loraVars]],
+    // W0 as variables: its weight gradient computed too, as ops.linear does for the dense path
+    [
+      'LoRA-MoE 8e top-2, gather+dW0',
+      loss(() => loraMoe(u, route(u, lm.routers[0]!, 2), W0v, lm.lora!, 0, LORA, 2, 'gather')),
+      [u, ...loraVars0, W0v.gate, W0v.up, W0v.down],
+    ],
     ...(['gather', 'dense'] as const).map((d): [string, () => tf.Scalar, tf.Variable[]] => [
       `LoRA-MoE 8e top-2, ${d}`,
       loss(() => loraMoe(u, route(u, lm.routers[0]!, 2), W0, lm.lora!, 0, LORA, 2, d)),
@@ -176,23 +238,33 @@ function benchBlock(cfg: LlamaConfig, base: Map<string, HostTensor>, rng: Rng): 
     ]),
   ];
   const times = new Map<string, Timing>();
-  for (let round = 0; round < 4; round++) {
+  const rounds = 8;
+  for (let round = 0; round < rounds; round++) {
     for (const [name, f, xs] of variants) {
-      const t = timeGrads(f, xs, 2);
+      const t = timeGrads(f, xs, 1);
       times.set(name, add(times.get(name), t.wall, t.cpu));
     }
   }
-  const ref = median(times.get('dense MLP + LoRA')!.cpu);
-  console.log(`\none MLP block, N ${N} tokens, fwd+bwd, median of 4 interleaved rounds × 2 reps (ratios: CPU time):`);
-  console.log(`  ${''.padEnd(28)}    wall ms   CPU ms`);
+  const ref = times.get('dense MLP + LoRA')!.cpu;
+  console.log(
+    `\none MLP block, N ${N} tokens, fwd+bwd, ${rounds} interleaved rounds; CPU ms median (min) and ratios:`,
+  );
   for (const [name, t] of times) {
-    const c = median(t.cpu);
+    const [c, m] = [median(t.cpu), Math.min(...t.cpu)];
     console.log(
-      `  ${name.padEnd(28)} ${median(t.wall).toFixed(1).padStart(9)} ${c.toFixed(1).padStart(8)}   ` +
-        `${(c / ref).toFixed(2)}× dense MLP + LoRA`,
+      `  ${name.padEnd(28)} ${c.toFixed(1).padStart(7)} (${m.toFixed(1).padStart(5)})   ` +
+        `${(c / median(ref)).toFixed(2)}× (${(m / Math.min(...ref)).toFixed(2)}×) dense MLP + LoRA`,
     );
   }
-  tf.dispose([u, R, ...w.values(), ...loraVars, ...single.A.values(), ...single.B.values()]);
+  tf.dispose([
+    u,
+    R,
+    ...w.values(),
+    ...loraVars,
+    ...single.A.values(),
+    ...single.B.values(),
+    ...Object.values(W0v),
+  ]);
   disposeMoe(lm);
   disposeMoe(fm);
 }
@@ -216,7 +288,7 @@ export async function benchMoe(): Promise<void> {
     const ids = Array.from({ length: T + 1 }, () => rng.int(256));
     return { ids, lossMask: ids.map(() => 1) };
   });
-  const variants: { name: string; ref?: string; make: () => Bench }[] = [
+  const variants: { name: string; ref?: string; ref2?: string; make: () => Bench }[] = [
     { name: 'dense full', make: () => llamaTrainable(cfg, base, { mode: 'full' }) },
     { name: 'dense ffn', make: () => llamaTrainable(cfg, base, { mode: 'ffn' }) },
     {
@@ -224,9 +296,11 @@ export async function benchMoe(): Promise<void> {
       make: () =>
         llamaTrainable(cfg, base, { mode: 'lora', lora: { spec: LORA, init: randomLora(cfg, rng) } }),
     },
+    { name: 'dense lora, lazy dW0', make: () => lazyDenseLoraTrainable(cfg, base, randomLora(cfg, rng)) },
     {
       name: 'lora-moe 8e top-2',
       ref: 'dense lora',
+      ref2: 'dense lora, lazy dW0',
       make: () =>
         moeTrainable(
           cfg,
@@ -275,20 +349,25 @@ export async function benchMoe(): Promise<void> {
     }
   }
   console.log(
-    `\ntraining step (AdamW, clip 1.0, load-balancing loss on), median of ${rounds} interleaved rounds × ${steps} ` +
-      'steps (ratios: CPU time):',
+    `\ntraining step (AdamW, clip 1.0, load-balancing loss on), ${rounds} interleaved rounds × ${steps} steps; ` +
+      'ratios of CPU time, median (min):',
   );
-  console.log(`  ${''.padEnd(20)}  wall s/step  CPU s/step  tok/s (wall)`);
-  const cpuMed = new Map([...times].map(([k, t]) => [k, median(t.cpu)]));
-  const full = cpuMed.get('dense full')!;
+  console.log(`  ${''.padEnd(20)}  wall s/step   CPU s/step median (min)   tok/s`);
+  const stat = new Map([...times].map(([k, t]) => [k, { med: median(t.cpu), min: Math.min(...t.cpu) }]));
+  const ratio = (a: string, b: string): string => {
+    const x = stat.get(a)!;
+    const y = stat.get(b)!;
+    return `${(x.med / y.med).toFixed(2)}× (${(x.min / y.min).toFixed(2)}×) ${b}`;
+  };
   for (const v of variants) {
     const t = times.get(v.name)!;
-    const c = cpuMed.get(v.name)!;
+    const c = stat.get(v.name)!;
     const w = median(t.wall);
-    const vs = v.ref ? `   ${(c / cpuMed.get(v.ref)!).toFixed(2)}× ${v.ref}` : '';
     console.log(
-      `  ${v.name.padEnd(20)} ${(w / 1000).toFixed(3).padStart(10)} ${(c / 1000).toFixed(3).padStart(11)}` +
-        ` ${((B * T) / (w / 1000)).toFixed(0).padStart(12)}   ${(c / full).toFixed(2)}× dense full${vs}`,
+      `  ${v.name.padEnd(20)} ${(w / 1000).toFixed(3).padStart(10)} ${(c.med / 1000).toFixed(3).padStart(12)} ` +
+        `(${(c.min / 1000).toFixed(3)}) ${((B * T) / (w / 1000)).toFixed(0).padStart(10)}   ${ratio(v.name, 'dense full')}` +
+        (v.ref ? `   ${ratio(v.name, v.ref)}` : '') +
+        (v.ref2 ? `   ${ratio(v.name, v.ref2)}` : ''),
     );
   }
 }

@@ -71,7 +71,10 @@ function check(
     }, p.value);
     const got = grads[i]!.dataSync();
     expect(Math.max(...Array.from(fd, Math.abs)), `${p.name}: the loss depends on it`).toBeGreaterThan(1e-4);
-    expect(closeness(got, fd, ATOL, RTOL), `d/d${p.name}: ${Array.from(got).slice(0, 4)} vs ${Array.from(fd).slice(0, 4)}`).toBeLessThan(1);
+    expect(
+      closeness(got, fd, ATOL, RTOL),
+      `d/d${p.name}: ${Array.from(got).slice(0, 4)} vs ${Array.from(fd).slice(0, 4)}`,
+    ).toBeLessThan(1);
   });
   tf.dispose([value, ...grads, ...inputs]);
 }
@@ -116,7 +119,11 @@ describe.each(['cpu', 'wasm'] as const)('MoE gradients on %s', (backend) => {
       check(params, refLoss, (ts) => {
         const [u, router] = [ts[0]!, ts[1]!];
         const rt = route(u, router, k);
-        const experts = Array.from({ length: n }, (_, e) => ({ w1: ts[2 + 3 * e]!, w2: ts[3 + 3 * e]!, w3: ts[4 + 3 * e]! }));
+        const experts = Array.from({ length: n }, (_, e) => ({
+          w1: ts[2 + 3 * e]!,
+          w2: ts[3 + 3 * e]!,
+          w3: ts[4 + 3 * e]!,
+        }));
         const y = ffnMoe(u, rt, experts, k, dispatch);
         return tf.addN([
           tf.sum(tf.mul(y, Rt)),
@@ -137,7 +144,11 @@ describe.each(['cpu', 'wasm'] as const)('MoE gradients on %s', (backend) => {
       const params: Param[] = [
         { name: 'u', shape: [N, D], value: rand(rng, N * D) },
         { name: 'router', shape: [n, D], value: rand(rng, n * D, 1.5) },
-        ...projs.map((p) => ({ name: `W0.${p}`, shape: [...dims[p]], value: rand(rng, dims[p][0] * dims[p][1]) })),
+        ...projs.map((p) => ({
+          name: `W0.${p}`,
+          shape: [...dims[p]],
+          value: rand(rng, dims[p][0] * dims[p][1]),
+        })),
       ];
       const at = new Map<string, number>();
       for (let e = 0; e < n; e++) {
@@ -158,7 +169,16 @@ describe.each(['cpu', 'wasm'] as const)('MoE gradients on %s', (backend) => {
           for (let c = 0; c < o; c++) y[c]! += s * z[c]!;
           return y;
         };
-        const { y, routing } = refMoe(u, router, N, D, n, k, (e, x) => refSwiglu(x, proj(e, 0), proj(e, 1), proj(e, 2)), fixedTop);
+        const { y, routing } = refMoe(
+          u,
+          router,
+          N,
+          D,
+          n,
+          k,
+          (e, x) => refSwiglu(x, proj(e, 0), proj(e, 1), proj(e, 2)),
+          fixedTop,
+        );
         const loss = dot(y, R) + 0.5 * refLoadBalancing(routing, N, n, k) + 0.1 * refZLoss(u, router);
         return { loss, top: routing.top };
       };

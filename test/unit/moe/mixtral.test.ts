@@ -45,7 +45,9 @@ interface Expected {
 }
 
 function readExpected(name: string): Expected {
-  return JSON.parse(fs.readFileSync(path.join(fixtures, `mixtral-${name}`, 'expected.json'), 'utf8')) as Expected;
+  return JSON.parse(
+    fs.readFileSync(path.join(fixtures, `mixtral-${name}`, 'expected.json'), 'utf8'),
+  ) as Expected;
 }
 
 function tmpDir(): string {
@@ -68,7 +70,13 @@ describe('Mixtral config', () => {
     expect(c.llama.numKvHeads).toBe(2);
     expect(c.llama.ropeTheta).toBe(1e6);
     const bare = { ...configOf('4e-gqa') };
-    for (const k of ['rms_norm_eps', 'rope_theta', 'num_local_experts', 'num_experts_per_tok', 'router_aux_loss_coef'])
+    for (const k of [
+      'rms_norm_eps',
+      'rope_theta',
+      'num_local_experts',
+      'num_experts_per_tok',
+      'router_aux_loss_coef',
+    ])
       delete bare[k];
     const d = parseMixtralConfig(bare, 'config.json');
     expect([d.llama.rmsNormEps, d.llama.ropeTheta, d.numExperts, d.topK, d.routerAuxLossCoef]).toEqual([
@@ -135,9 +143,16 @@ describe.each(['cpu', 'wasm'] as const)('Mixtral logits match the PyTorch refere
     expect(worst).toBeLessThanOrEqual(TOL);
 
     const L = Math.max(...expected.inputs.map((x) => x.length));
-    const ids = tf.tensor2d(expected.inputs.map((x) => [...new Array<number>(L - x.length).fill(0), ...x]), undefined, 'int32');
+    const ids = tf.tensor2d(
+      expected.inputs.map((x) => [...new Array<number>(L - x.length).fill(0), ...x]),
+      undefined,
+      'int32',
+    );
     const mask = tf.tensor2d(
-      expected.inputs.map((x) => [...new Array<number>(L - x.length).fill(0), ...new Array<number>(x.length).fill(1)]),
+      expected.inputs.map((x) => [
+        ...new Array<number>(L - x.length).fill(0),
+        ...new Array<number>(x.length).fill(1),
+      ]),
       undefined,
       'int32',
     );
@@ -173,44 +188,58 @@ describe('export and re-load', () => {
     b.dispose();
   });
 
-  it.each(['cpu', 'wasm'] as const)('an upcycled FFN-MoE saved as Mixtral re-loads with the same logits (%s)', async (backend) => {
-    await setBackend(backend);
-    const base = await loadModel(path.join(fixtures, 'llama-gqa'));
-    const cfg = base.cfg;
-    const rng = new Rng(31);
-    const hostBase = new Map([...base.weights].map(([k, t]) => [k, { shape: [...t.shape], data: Float32Array.from(t.dataSync()) }]));
-    const ffn = ffnExpertsFromDense(cfg, hostBase, 4);
-    for (const layer of ffn) for (const e of layer) for (const w of [e.w1, e.w2, e.w3]) for (let i = 0; i < w.data.length; i++) w.data[i]! *= 1 + 0.3 * rng.normal();
-    const spec: MoeSpec = { numExperts: 4, topK: 2, kind: 'ffn' };
-    const moe = moeFromHost(spec, { routers: initRouters(cfg, 4, rng, 1), ffn });
-    const ids = tf.tensor2d([[5, 17, 3, 60, 2, 9, 41]], undefined, 'int32');
-    const inApp = moeLogits(cfg, base.weights, moe, spec, ids);
-    const dense = llamaLogits(cfg, base.weights, ids);
-    expect(maxAbsDiff(inApp.dataSync(), dense.dataSync())).toBeGreaterThan(1e-2); // the experts differ
+  it.each(['cpu', 'wasm'] as const)(
+    'an upcycled FFN-MoE saved as Mixtral re-loads with the same logits (%s)',
+    async (backend) => {
+      await setBackend(backend);
+      const base = await loadModel(path.join(fixtures, 'llama-gqa'));
+      const cfg = base.cfg;
+      const rng = new Rng(31);
+      const hostBase = new Map(
+        [...base.weights].map(([k, t]) => [
+          k,
+          { shape: [...t.shape], data: Float32Array.from(t.dataSync()) },
+        ]),
+      );
+      const ffn = ffnExpertsFromDense(cfg, hostBase, 4);
+      for (const layer of ffn)
+        for (const e of layer)
+          for (const w of [e.w1, e.w2, e.w3])
+            for (let i = 0; i < w.data.length; i++) w.data[i]! *= 1 + 0.3 * rng.normal();
+      const spec: MoeSpec = { numExperts: 4, topK: 2, kind: 'ffn' };
+      const moe = moeFromHost(spec, { routers: initRouters(cfg, 4, rng, 1), ffn });
+      const ids = tf.tensor2d([[5, 17, 3, 60, 2, 9, 41]], undefined, 'int32');
+      const inApp = moeLogits(cfg, base.weights, moe, spec, ids);
+      const dense = llamaLogits(cfg, base.weights, ids);
+      expect(maxAbsDiff(inApp.dataSync(), dense.dataSync())).toBeGreaterThan(1e-2); // the experts differ
 
-    const dir = path.join(tmpDir(), 'mixtral');
-    saveMixtral(dir, mixtralConfigFromLlama(cfg, { numExperts: 4, topK: 2 }), base.weights, moe, null);
-    const json = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(json).toMatchObject({
-      architectures: ['MixtralForCausalLM'],
-      model_type: 'mixtral',
-      num_local_experts: 4,
-      num_experts_per_tok: 2,
-      router_aux_loss_coef: 0.01,
-      output_router_logits: false,
-      sliding_window: null,
-      num_key_value_heads: 2,
-    });
-    const m = await loadAnyModel(dir);
-    expect(m.kind).toBe('mixtral');
-    const re = anyModelLogits(m, ids);
-    expect(maxAbsDiff(re.dataSync(), inApp.dataSync())).toBe(0);
-    tf.dispose([ids, inApp, dense, re]);
-    m.dispose();
-    disposeMoe(moe);
-    base.dispose();
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-  });
+      const dir = path.join(tmpDir(), 'mixtral');
+      saveMixtral(dir, mixtralConfigFromLlama(cfg, { numExperts: 4, topK: 2 }), base.weights, moe, null);
+      const json = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(json).toMatchObject({
+        architectures: ['MixtralForCausalLM'],
+        model_type: 'mixtral',
+        num_local_experts: 4,
+        num_experts_per_tok: 2,
+        router_aux_loss_coef: 0.01,
+        output_router_logits: false,
+        sliding_window: null,
+        num_key_value_heads: 2,
+      });
+      const m = await loadAnyModel(dir);
+      expect(m.kind).toBe('mixtral');
+      const re = anyModelLogits(m, ids);
+      expect(maxAbsDiff(re.dataSync(), inApp.dataSync())).toBe(0);
+      tf.dispose([ids, inApp, dense, re]);
+      m.dispose();
+      disposeMoe(moe);
+      base.dispose();
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    },
+  );
 
   it('a Mixtral fixture re-saved (BF16 → F32) re-loads with the same logits', async () => {
     await setBackend('cpu');
@@ -228,49 +257,56 @@ describe('export and re-load', () => {
     fs.rmSync(path.dirname(dir), { recursive: true, force: true });
   });
 
-  it.each(['cpu', 'wasm'] as const)('a LoRA-MoE saved as base + PEFT adapters + router re-loads with the same logits (%s)', async (backend) => {
-    await setBackend(backend);
-    const base = await loadModel(path.join(fixtures, 'llama-gqa'));
-    const cfg = base.cfg;
-    const rng = new Rng(32);
-    const lora: LoraSpec = { r: 4, alpha: 8, targets: ['gate_proj', 'up_proj', 'down_proj'] };
-    const experts = Array.from({ length: 8 }, () => {
-      const h = initLora(cfg, lora, rng);
-      for (const b of h.B.values()) for (let i = 0; i < b.data.length; i++) b.data[i] = 0.3 * rng.normal();
-      return h;
-    });
-    const spec: MoeSpec = { numExperts: 8, topK: 2, kind: 'lora', lora };
-    const moe = moeFromHost(spec, { routers: initRouters(cfg, 8, rng, 1), lora: experts });
-    const ids = tf.tensor2d([[5, 17, 3, 60, 2, 9, 41, 8]], undefined, 'int32');
-    const inApp = moeLogits(cfg, base.weights, moe, spec, ids);
+  it.each(['cpu', 'wasm'] as const)(
+    'a LoRA-MoE saved as base + PEFT adapters + router re-loads with the same logits (%s)',
+    async (backend) => {
+      await setBackend(backend);
+      const base = await loadModel(path.join(fixtures, 'llama-gqa'));
+      const cfg = base.cfg;
+      const rng = new Rng(32);
+      const lora: LoraSpec = { r: 4, alpha: 8, targets: ['gate_proj', 'up_proj', 'down_proj'] };
+      const experts = Array.from({ length: 8 }, () => {
+        const h = initLora(cfg, lora, rng);
+        for (const b of h.B.values()) for (let i = 0; i < b.data.length; i++) b.data[i] = 0.3 * rng.normal();
+        return h;
+      });
+      const spec: MoeSpec = { numExperts: 8, topK: 2, kind: 'lora', lora };
+      const moe = moeFromHost(spec, { routers: initRouters(cfg, 8, rng, 1), lora: experts });
+      const ids = tf.tensor2d([[5, 17, 3, 60, 2, 9, 41, 8]], undefined, 'int32');
+      const inApp = moeLogits(cfg, base.weights, moe, spec, ids);
 
-    const dir = path.join(tmpDir(), 'lora-moe');
-    saveLoraMoe(dir, cfg, base.weights, null, spec, moe, { routerAuxLossCoef: 0.01 });
-    expect(fs.existsSync(path.join(dir, 'base', 'config.json'))).toBe(true);
-    expect(fs.existsSync(path.join(dir, 'router.safetensors'))).toBe(true);
-    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'moe.json'), 'utf8')) as { experts: string[] };
-    expect(manifest.experts).toHaveLength(8);
-    for (const rel of manifest.experts) {
-      const ac = path.join(dir, rel, 'adapter_config.json');
-      expect(parsePeftAdapterConfig(JSON.parse(fs.readFileSync(ac, 'utf8')), ac)).toEqual(lora);
-      expect(fs.existsSync(path.join(dir, rel, 'adapter_model.safetensors'))).toBe(true);
-    }
-    const m = await loadAnyModel(dir);
-    expect(m.kind).toBe('lora-moe');
-    const re = anyModelLogits(m, ids);
-    expect(maxAbsDiff(re.dataSync(), inApp.dataSync())).toBe(0);
-    tf.dispose([ids, inApp, re]);
-    m.dispose();
+      const dir = path.join(tmpDir(), 'lora-moe');
+      saveLoraMoe(dir, cfg, base.weights, null, spec, moe, { routerAuxLossCoef: 0.01 });
+      expect(fs.existsSync(path.join(dir, 'base', 'config.json'))).toBe(true);
+      expect(fs.existsSync(path.join(dir, 'router.safetensors'))).toBe(true);
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'moe.json'), 'utf8')) as {
+        experts: string[];
+      };
+      expect(manifest.experts).toHaveLength(8);
+      for (const rel of manifest.experts) {
+        const ac = path.join(dir, rel, 'adapter_config.json');
+        expect(parsePeftAdapterConfig(JSON.parse(fs.readFileSync(ac, 'utf8')), ac)).toEqual(lora);
+        expect(fs.existsSync(path.join(dir, rel, 'adapter_model.safetensors'))).toBe(true);
+      }
+      const m = await loadAnyModel(dir);
+      expect(m.kind).toBe('lora-moe');
+      const re = anyModelLogits(m, ids);
+      expect(maxAbsDiff(re.dataSync(), inApp.dataSync())).toBe(0);
+      tf.dispose([ids, inApp, re]);
+      m.dispose();
 
-    // an adapter that disagrees with moe.json is an error naming its file
-    const ac = path.join(dir, manifest.experts[3]!, 'adapter_config.json');
-    const j = JSON.parse(fs.readFileSync(ac, 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(ac, JSON.stringify({ ...j, r: 2 }));
-    await expect(loadLoraMoe(dir)).rejects.toThrow(new RegExp(`${ac.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: r/lora_alpha`));
-    disposeMoe(moe);
-    base.dispose();
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-  });
+      // an adapter that disagrees with moe.json is an error naming its file
+      const ac = path.join(dir, manifest.experts[3]!, 'adapter_config.json');
+      const j = JSON.parse(fs.readFileSync(ac, 'utf8')) as Record<string, unknown>;
+      fs.writeFileSync(ac, JSON.stringify({ ...j, r: 2 }));
+      await expect(loadLoraMoe(dir)).rejects.toThrow(
+        new RegExp(`${ac.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: r/lora_alpha`),
+      );
+      disposeMoe(moe);
+      base.dispose();
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+    },
+  );
 });
 
 afterAll(() => {

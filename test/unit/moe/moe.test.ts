@@ -71,7 +71,12 @@ describe('routing table', () => {
   it('validates specs', () => {
     expect(() => validateMoeSpec({ numExperts: 4, topK: 5, kind: 'ffn' })).toThrow(/topK/);
     expect(() =>
-      validateMoeSpec({ numExperts: 4, topK: 2, kind: 'lora', lora: { r: 4, alpha: 8, targets: ['q_proj'] } }),
+      validateMoeSpec({
+        numExperts: 4,
+        topK: 2,
+        kind: 'lora',
+        lora: { r: 4, alpha: 8, targets: ['q_proj'] },
+      }),
     ).toThrow(/MLP projections only/);
     expect(() => validateMoeSpec({ numExperts: 4, topK: 2, kind: 'lora' })).toThrow(/lora spec/);
   });
@@ -102,7 +107,11 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
     for (let t = 0; t < N; t++) u[t * D + D - 1] = 2; // a constant feature …
     const router = rand(rng, n * D);
     router[3 * D + D - 1] = -20; // … that keeps expert 3 out of every top-2
-    const ex = Array.from({ length: n }, () => ({ w1: rand(rng, F * D), w2: rand(rng, D * F), w3: rand(rng, F * D) }));
+    const ex = Array.from({ length: n }, () => ({
+      w1: rand(rng, F * D),
+      w2: rand(rng, D * F),
+      w3: rand(rng, F * D),
+    }));
     const ref = refMoe(u, router, N, D, n, k, (e, x) =>
       refSwiglu(
         x,
@@ -173,8 +182,18 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
         };
         const states = lora.map((l) => ({
           spec,
-          A: new Map([...l.A].map(([p, a]) => [`model.layers.0.mlp.${p}`, tf.tensor2d(f32(a), [r, dims[p as keyof typeof dims][1]])])),
-          B: new Map([...l.B].map(([p, b]) => [`model.layers.0.mlp.${p}`, tf.tensor2d(f32(b), [dims[p as keyof typeof dims][0], r])])),
+          A: new Map(
+            [...l.A].map(([p, a]) => [
+              `model.layers.0.mlp.${p}`,
+              tf.tensor2d(f32(a), [r, dims[p as keyof typeof dims][1]]),
+            ]),
+          ),
+          B: new Map(
+            [...l.B].map(([p, b]) => [
+              `model.layers.0.mlp.${p}`,
+              tf.tensor2d(f32(b), [dims[p as keyof typeof dims][0], r]),
+            ]),
+          ),
         }));
         for (const dispatch of ['gather', 'dense'] as const) {
           const y = loraMoe(u2, rt, w0, states, 0, spec, k, dispatch);
@@ -198,7 +217,10 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
       [1, 1],
     ] as const) {
       const spec: MoeSpec = { numExperts: n, topK: k, kind: 'ffn' };
-      const moe = moeFromHost(spec, { routers: initRouters(cfg, n, rng, 2), ffn: ffnExpertsFromDense(cfg, host, n) });
+      const moe = moeFromHost(spec, {
+        routers: initRouters(cfg, n, rng, 2),
+        ffn: ffnExpertsFromDense(cfg, host, n),
+      });
       for (const dispatch of ['gather', 'dense'] as const) {
         const y = moeLogits(cfg, w, moe, spec, ids, { dispatch });
         expect(maxAbsDiff(y.dataSync(), dense.dataSync()), `${n}e top-${k} ${dispatch}`).toBeLessThan(2e-5);
@@ -222,7 +244,10 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
     const plain = llamaLogits(cfg, w, ids);
     expect(maxAbsDiff(dense.dataSync(), plain.dataSync())).toBeGreaterThan(1e-2); // the LoRA matters
     const moeSpec: MoeSpec = { numExperts: 8, topK: 2, kind: 'lora', lora: spec };
-    const moe = moeFromHost(moeSpec, { routers: initRouters(cfg, 8, rng, 2), lora: Array.from({ length: 8 }, () => one) });
+    const moe = moeFromHost(moeSpec, {
+      routers: initRouters(cfg, 8, rng, 2),
+      lora: Array.from({ length: 8 }, () => one),
+    });
     for (const dispatch of ['gather', 'dense'] as const) {
       const y = moeLogits(cfg, w, moe, moeSpec, ids, { dispatch });
       expect(maxAbsDiff(y.dataSync(), dense.dataSync()), dispatch).toBeLessThan(2e-5);
@@ -253,14 +278,22 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
       [N, k],
       'int32',
     );
-    const ref = refLoadBalancing({ probs: Float64Array.from(p), top: Int32Array.from(topC.dataSync()), gates: new Float64Array() }, N, n, k);
+    const ref = refLoadBalancing(
+      { probs: Float64Array.from(p), top: Int32Array.from(topC.dataSync()), gates: new Float64Array() },
+      N,
+      n,
+      k,
+    );
     const lb = loadBalancingLoss(probs, topC, n).dataSync()[0]!;
     expect(lb).toBeCloseTo(ref, 5);
     expect(lb).toBeCloseTo(n * (0.5 * 0.5 + 0.5 * 0.4), 5);
     expect(lb).toBeGreaterThan(1);
     // masked tokens do not count
     const mask = tf.tensor1d(Array.from({ length: N }, (_, t) => (t < N / 2 ? 1 : 0)));
-    const mixedProbs = tf.concat([tf.slice(probs, [0, 0], [N / 2, n]), tf.slice(uniform, [0, 0], [N / 2, n])]);
+    const mixedProbs = tf.concat([
+      tf.slice(probs, [0, 0], [N / 2, n]),
+      tf.slice(uniform, [0, 0], [N / 2, n]),
+    ]);
     expect(loadBalancingLoss(mixedProbs, topC, n, mask).dataSync()[0]).toBeCloseTo(lb, 5);
     // z-loss = mean logsumexp²
     const logits = tf.tensor2d([
@@ -277,16 +310,34 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
     const rng = new Rng(5);
     const host = initLlamaWeights(cfg, rng, 0.3);
     const w = weightsFromHost(host);
-    const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]], undefined, 'int32');
-    const targets = tf.tensor2d([[2, 3, 4, 5, 6, 7, 8, 9], [10, 11, 12, 13, 14, 15, 16, 17]], undefined, 'int32');
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [9, 10, 11, 12, 13, 14, 15, 16],
+      ],
+      undefined,
+      'int32',
+    );
+    const targets = tf.tensor2d(
+      [
+        [2, 3, 4, 5, 6, 7, 8, 9],
+        [10, 11, 12, 13, 14, 15, 16, 17],
+      ],
+      undefined,
+      'int32',
+    );
     for (const kind of ['ffn', 'lora'] as const) {
       const lora: LoraSpec = { r: 4, alpha: 8, targets: ['gate_proj', 'up_proj', 'down_proj'] };
-      const spec: MoeSpec = kind === 'ffn' ? { numExperts: 4, topK: 2, kind } : { numExperts: 4, topK: 2, kind, lora };
+      const spec: MoeSpec =
+        kind === 'ffn' ? { numExperts: 4, topK: 2, kind } : { numExperts: 4, topK: 2, kind, lora };
       const moe = moeFromHost(
         spec,
         kind === 'ffn'
           ? { routers: initRouters(cfg, 4, rng, 0.5), ffn: ffnExpertsFromDense(cfg, host, 4) }
-          : { routers: initRouters(cfg, 4, rng, 0.5), lora: Array.from({ length: 4 }, () => randomLora(lora, rng)) },
+          : {
+              routers: initRouters(cfg, 4, rng, 0.5),
+              lora: Array.from({ length: 4 }, () => randomLora(lora, rng)),
+            },
         true,
       );
       const step = () => {
@@ -305,7 +356,11 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
       const names = step();
       expect(tf.memory().numTensors).toBe(before);
       // every router and (with 16 tokens over 4 experts) every expert gets a gradient
-      const vars = [...moe.routers, ...(moe.ffn?.flat().flatMap((e) => [e.w1, e.w2, e.w3]) ?? []), ...(moe.lora?.flatMap((l) => [...l.A.values(), ...l.B.values()]) ?? [])];
+      const vars = [
+        ...moe.routers,
+        ...(moe.ffn?.flat().flatMap((e) => [e.w1, e.w2, e.w3]) ?? []),
+        ...(moe.lora?.flatMap((l) => [...l.A.values(), ...l.B.values()]) ?? []),
+      ];
       const trained = new Set(names);
       const routed = vars.filter((v) => trained.has((v as tf.Variable).name)).length;
       expect(moe.routers.every((r) => trained.has((r as tf.Variable).name))).toBe(true);
@@ -321,7 +376,10 @@ describe.each(['cpu', 'wasm'] as const)('MoE on %s', (backend) => {
     const host = initLlamaWeights(cfg, rng, 0.3);
     const w = weightsFromHost(host);
     const spec: MoeSpec = { numExperts: 4, topK: 2, kind: 'ffn' };
-    const moe = moeFromHost(spec, { routers: initRouters(cfg, 4, rng, 1), ffn: ffnExpertsFromDense(cfg, host, 4) });
+    const moe = moeFromHost(spec, {
+      routers: initRouters(cfg, 4, rng, 1),
+      ffn: ffnExpertsFromDense(cfg, host, 4),
+    });
     const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6]], undefined, 'int32');
     const before = tf.memory().numTensors;
     const rc = new RoutingCollector();

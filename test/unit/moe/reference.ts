@@ -38,12 +38,7 @@ export function matvec(w: ArrayLike<number>, x: ArrayLike<number>, out: number, 
 const silu = (g: number): number => g / (1 + Math.exp(-g));
 
 /** SwiGLU with the projections given as functions of x. */
-export function refSwiglu(
-  x: Arr,
-  gate: (x: Arr) => Arr,
-  up: (x: Arr) => Arr,
-  down: (h: Arr) => Arr,
-): Arr {
+export function refSwiglu(x: Arr, gate: (x: Arr) => Arr, up: (x: Arr) => Arr, down: (h: Arr) => Arr): Arr {
   const g = gate(x);
   const u = up(x);
   const h = new Float64Array(g.length);
@@ -154,7 +149,8 @@ export function numericGrad(f: (x: Arr) => number, x: Arr, eps = 1e-6): Arr {
 export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, atol: number, rtol: number): number {
   expect(a.length).toBe(b.length);
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!)));
+  for (let i = 0; i < a.length; i++)
+    m = Math.max(m, Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!)));
   return m;
 }
 
