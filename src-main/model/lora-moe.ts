@@ -208,6 +208,7 @@ export function parseLoraMoeManifest(json: unknown, file: string): LoraMoeManife
   const r = o['router'] as Record<string, unknown> | undefined;
   if (typeof r !== 'object' || r === null) throw err('router', 'must be an object');
   const tensor = r['tensor'];
+  const shp = Array.isArray(r['shape']) ? (r['shape'] as unknown[]) : [];
   if (typeof tensor !== 'string' || !tensor.includes('{layer}'))
     throw err('router.tensor', 'must contain "{layer}"');
   const l = o['lora'] as Record<string, unknown> | undefined;
@@ -222,7 +223,12 @@ export function parseLoraMoeManifest(json: unknown, file: string): LoraMoeManife
     top_k: topK,
     router_aux_loss_coef: coef,
     experts: ex.map((v, i) => relPath(`experts[${i}]`, v)),
-    router: { file: relPath('router.file', r['file']), tensor, shape: [n, 0] },
+    router: {
+      file: relPath('router.file', r['file']),
+      tensor,
+      // checked against the base model's hidden size when the routers are read
+      shape: [n, typeof shp[1] === 'number' ? shp[1] : 0],
+    },
     lora: { r: spec.r, lora_alpha: spec.alpha, target_modules: spec.targets },
   };
 }

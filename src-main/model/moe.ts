@@ -15,33 +15,36 @@
  *   lora  every expert shares the dense MLP W0 and adds its own low-rank factors on the adapted
  *         projections: P_j(x) = W0_P x + s·B_j A_j x, s = α/r (PEFT).
  *
- * Dispatch ('gather', the default): the router's top-k choice is read on the host, the N·k
- * (token, expert) slots are sorted by expert (counting sort), the routed rows are gathered with one
- * `tf.gather`, split into one contiguous block per expert, each expert runs on its own block only, and
- * the results are brought back to token order with a second gather by the inverse permutation and
- * summed over the k slots with the gates. top-2 of 8 thus costs 2 experts per token, not 8. Every step
- * is differentiable: gather's gradient is a segment sum (our UnsortedSegmentSum kernels on cpu and
- * wasm), split's is concat, and the gates are `topk(p).values / Σ` (our TopK gradient), so the router
- * gets its gradient through the gates and the experts through their blocks. An expert that receives
- * no token is not run at all (and gets no gradient). 'dense' runs every expert on every token with
- * zero gates outside the top-k: no host read-back (for backends where one is costly) and the
- * reference the tests compare the gather path against.
+ * Dispatch ('gather', the default): the router's top-k choice is read on the host (one sync), the
+ * N·k (token, expert) slots are sorted by expert (counting sort), the routed rows are gathered once
+ * and split into one contiguous block per expert, each expert runs on its own block only, and the
+ * results go back to token order with k gathers (each token's j-th choice) summed, weighted by the
+ * gates. top-2 of 8 thus costs 2 experts per token, not 8. Every step is differentiable without
+ * UnsortedSegmentSum's slow paths: the two row moves are each other's gradient (custom gradients
+ * made of gathers), split's gradient is concat, and the gates are `topk(p).values / Σ` (our TopK
+ * gradient), so the router learns through the gates and each expert through its block. An expert that
+ * receives no token is not run at all (and gets no gradient). 'dense' runs every expert on every
+ * token with zero gates outside the top-k: no host read-back (for backends where one is costly, e.g.
+ * webgpu) and the reference the tests compare the gather path against.
  *
- * LoRA experts, how they are computed (measured by `test/bench/moe.ts`, reference shapes D 128,
- * F 344, r 8, 8 experts top-2, 2048 tokens; see the report in that file):
+ * LoRA experts, how they are computed:
  *
- *   - The W0 parts are computed once per token, never per expert: gate and up as W0 u on all N
- *     tokens (as the dense model) and then gathered to the N·k slots; down on the gate-weighted sum
- *     of the slots' hidden activations, because Σ_j g_j W0_d h_j = W0_d (Σ_j g_j h_j). (The gates
- *     sum to 1, so for a purely linear expert the whole W0 path would collapse to W0 u; the SwiGLU
- *     nonlinearity sits between gate/up and down, so only down's W0 can be pulled out of the sum.)
- *   - Only the low-rank paths are per expert, on the expert's routed rows: (x_e A_eᵀ) B_eᵀ, two thin
- *     matmuls per adapted projection (≈ 4·N·k·r·(D+F) MACs in all, 10% of the dense MLP).
- *   - The alternative — the low-rank paths of all n experts for every token, batched as one
- *     [D, n·r] matmul for A and masked (zero gates) before B — is correct too ('dense'), but its
- *     B products and the per-expert SwiGLU cost n/k = 4× as much as the routed rows, and the
- *     down projection's A must see each expert's own hidden activations, [N·n, F] of them; on the
- *     reference shapes it was 2.4× slower per MoE layer (fwd+bwd) than the gather path.
+ *   - The W0 parts once per token, never per expert: gate and up as W0 u on all N tokens (as the
+ *     dense model), then gathered to the N·k slots; down on the gate-weighted sum of the slots'
+ *     hidden activations, since Σ_j g_j W0_d h_j = W0_d (Σ_j g_j h_j). (The gates sum to 1, so for a
+ *     linear expert the whole W0 path would collapse to W0 u; the SwiGLU nonlinearity sits between
+ *     gate/up and down, so only down's W0 comes out of the sum.) W0 is multiplied with a plain
+ *     `tf.matMul`, whose gradient is lazy: frozen, it costs no weight gradient (`baseLinear`).
+ *   - Per expert only the low-rank paths, on the expert's routed rows: s·(x_e A_eᵀ) B_eᵀ, scaled on
+ *     the rank-r side, the A's of gate and up as one [2r, D] product (≈ 4·N·k·r·(D+F) MACs in all,
+ *     a tenth of the dense MLP's).
+ *   - SwiGLU and the gate weighting at the N·k slots are one custom op with a hand-written backward
+ *     (`swiglu`): at the slots these full-size elementwise passes, not the matmuls, dominate on wasm.
+ *   - Measured (test/bench/moe.ts, wasm, 1 thread; reference shapes D 128, F 344, r 8, 8 experts
+ *     top-2, N 2048 tokens; one block fwd+bwd, CPU time, median of 8 interleaved rounds): routed
+ *     rows ('gather') 229 ms; every expert's low-rank paths and SwiGLU on every token ('dense',
+ *     n/k = 4× the slot work, and down's A must read each expert's own [N, F] activations) 516 ms,
+ *     2.3× slower; the dense MLP + one LoRA 173 ms (138 ms with the lazy W0 gradient). So 'gather'.
  *
  * Load balancing (Stage 4, DESIGN §5): `loadBalancingLoss` = n·Σ_i f_i·P_i with f_i the share of the
  * N·k top-k slots routed to expert i (uniform routing gives 1; HF's Mixtral sums over the k choices
@@ -143,7 +146,7 @@ function sameShape(t: { shape: readonly number[] }, shape: readonly number[]): b
   return t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
 }
 
-/** Every tensor of `moe` present with its shape for `cfg` and `spec` (throws naming the first that is not). */
+/** Checks every tensor of `moe` is present with its shape for `cfg` and `spec` (names the first bad one). */
 export function validateMoeWeights(cfg: LlamaConfig, spec: MoeSpec, moe: MoeWeights | MoeHost): void {
   validateMoeSpec(spec);
   const n = spec.numExperts;
@@ -203,8 +206,8 @@ export function route(u2: tf.Tensor, router: tf.Tensor, topK: number): Routing {
 }
 
 /**
- * The (token, choice) slots sorted by expert. Slot s = t·k + j is token t's j-th choice; `sorted`
- * lists the slots expert by expert (tokens ascending within an expert).
+ * The N·k (token, choice) slots sorted by expert: slot s = t·k + j is token t's j-th choice; the
+ * sorted order lists the slots expert by expert, tokens ascending within an expert.
  */
 export interface RoutingTable {
   /** Rows per expert. */
@@ -359,9 +362,10 @@ function concatRows(parts: tf.Tensor[]): tf.Tensor {
 
 /**
  * `x·wᵀ` for the experts' shared W0 (x [rows, in], w [out, in]). A plain `tf.matMul`: its gradient is
- * lazy, so dW0 — three [F, D] products over all tokens per layer, a quarter of the block's backward —
- * is computed only when something differentiates with respect to W0 (it is frozen in LoRA-MoE
- * training). `ops.linear`'s custom gradient always computes it. Forward and dx are the same products.
+ * lazy, so dW0 — three [F, D] products over all tokens per layer, about a quarter of the block's
+ * fwd+bwd time on wasm — is computed only when something differentiates with respect to W0 (it is
+ * frozen in LoRA-MoE training). `ops.linear`'s custom gradient always computes it. Forward and dx are
+ * the same products.
  */
 function baseLinear(x: tf.Tensor, w: tf.Tensor): tf.Tensor {
   return tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D, false, true);
