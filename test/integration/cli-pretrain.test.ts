@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,6 +162,47 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     const text = upit(['show', String(result.run), '--workspace', ws]).stdout;
     expect(text).toMatch(/checkpoint × domain/);
     expect(text).toMatch(/base/);
+  });
+
+  it('scores a model with upit eval and records the scores; a malformed eval file names its line', () => {
+    const r = upit([
+      'eval',
+      '--workspace',
+      ws,
+      '--model',
+      out,
+      '--eval-per-domain',
+      '2',
+      '--backend',
+      'wasm',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const result = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['event'] === 'result') as {
+      run: number;
+      perDomain: { domain: string; metric: string; n: number }[];
+    };
+    expect(result.perDomain.map((d) => `${d.domain}/${d.metric}`).sort()).toEqual([
+      'arith/exact_match',
+      'code/exact_match',
+      'mc/acc',
+      'mc/acc_norm',
+      'qa/exact_match',
+    ]);
+    for (const d of result.perDomain) expect(d.n).toBe(2);
+    const show = JSON.parse(upit(['show', String(result.run), '--workspace', ws, '--json']).stdout) as {
+      evaluations: unknown[];
+    };
+    expect(show.evaluations).toHaveLength(5);
+    const bad = join(dir, 'bad-eval.jsonl');
+    writeFileSync(bad, '{"question": "2+2?", "answer": "4"}\n{"question": "x"}\n');
+    const e = upit(['eval', '--workspace', ws, '--model', out, '--eval', bad, '--backend', 'cpu']);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/bad-eval\.jsonl:2: /);
   });
 
   it('rejects impossible options naming the field, and leaves nothing behind', () => {
