@@ -13,6 +13,10 @@ const BENCHES: Record<string, { what: string; load: () => Promise<Bench> }> = {
     what: 'merge throughput (GB/s of parameters) of a ~300 MB model vs a plain copy of the same bytes, and peak RSS',
     load: async () => (await import('./merge.js')).benchMerge,
   },
+  moe: {
+    what: 'training step of top-2-of-8 LoRA-MoE and top-2-of-4 FFN-MoE against the dense step of the same base',
+    load: async () => (await import('./moe.js')).benchMoe,
+  },
   ingest: {
     what: 'metric ingest rows/s into SQLite: batched writer vs one row per transaction',
     load: async () => (await import('./ingest.js')).benchIngest,

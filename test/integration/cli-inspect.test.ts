@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT, upit } from './cli-helpers.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures');
-const models = readdirSync(FIXTURES).filter((d) => d.startsWith('llama-'));
+const models = readdirSync(FIXTURES).filter((d) => d.startsWith('llama-') || d.startsWith('mixtral-'));
 
 interface Expected {
   inputs: number[][];
@@ -12,7 +12,7 @@ interface Expected {
 }
 
 describe('upit inspect logits matches the independent PyTorch reference', () => {
-  it('has fixtures to check', () => expect(models.length).toBeGreaterThanOrEqual(4));
+  it('has fixtures to check', () => expect(models.length).toBeGreaterThanOrEqual(6));
   for (const name of models) {
     it(`${name} (wasm)`, () => {
       const expected = JSON.parse(readFileSync(join(FIXTURES, name, 'expected.json'), 'utf8')) as Expected;

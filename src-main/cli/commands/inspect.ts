@@ -13,12 +13,11 @@ export function registerInspect(program: Command): void {
     .addOption(backendOption())
     .action(async (opts: { model: string; ids: string; backend: string }) => {
       const ids = parseIdList('--ids', opts.ids);
-      const { loadModel } = await import('../../model/load.js');
-      const { llamaLogits } = await import('../../model/llama.js');
+      const { loadAnyModel, anyModelLogits } = await import('../../model/load-any.js');
       const { useBackend } = await import('../../tensor/backend.js');
       const { tf } = await import('../../tensor/tf.js');
       await useBackend(opts.backend as never);
-      const model = await loadModel(opts.model);
+      const model = await loadAnyModel(opts.model);
       try {
         const bad = ids.find((id) => id >= model.cfg.vocabSize);
         if (bad !== undefined)
@@ -27,7 +26,7 @@ export function registerInspect(program: Command): void {
           );
         const rows = tf.tidy(() => {
           const input = tf.tensor2d([ids], [1, ids.length], 'int32');
-          const logits = llamaLogits(model.cfg, model.weights, input);
+          const logits = anyModelLogits(model, input);
           return tf.squeeze(logits, [0]).arraySync() as number[][];
         });
         process.stdout.write(JSON.stringify({ ids, logits: rows }) + '\n');
