@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upit } from './cli-helpers.js';
+import { microPretrainArgs, upit } from './cli-helpers.js';
 
 interface Shown {
   run: { kind: string; status: string };
@@ -87,32 +87,7 @@ describe('upit expand (Stage 2) on a micro prepare run', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'upit-expand-'));
     ws = join(dir, 'ws');
-    const pre = upit([
-      'pretrain',
-      '--workspace',
-      ws,
-      '--out',
-      join(dir, 'model'),
-      '--backend',
-      'wasm',
-      '--json',
-      '--docs',
-      '200',
-      '--steps',
-      '4',
-      '--batch',
-      '4',
-      '--seq-len',
-      '64',
-      '--dim',
-      '32',
-      '--layers',
-      '2',
-      '--heads',
-      '2',
-      '--ffn',
-      '64',
-    ]);
+    const pre = upit(['pretrain', '--workspace', ws, '--out', join(dir, 'model'), ...microPretrainArgs(4)]);
     expect(pre.code, pre.stderr).toBe(0);
     loraRun = prepare('lora');
     ffnRun = prepare('ffn');

@@ -20,3 +20,20 @@ export function upit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessE
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** `upit pretrain` options for a micro byte-level Llama (d 32, 2 layers) on 200 embedded documents. */
+export function microPretrainArgs(steps: number): string[] {
+  return [
+    '--backend',
+    'wasm',
+    '--json',
+    '--docs',
+    '200',
+    '--steps',
+    String(steps),
+    '--batch',
+    '4',
+    '--seq-len',
+    '64',
+  ].concat(['--dim', '32', '--layers', '2', '--heads', '2', '--ffn', '64']);
+}

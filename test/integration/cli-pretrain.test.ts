@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upit } from './cli-helpers.js';
+import { microPretrainArgs, upit } from './cli-helpers.js';
 
 describe('upit pretrain → runs → show → generate, on a micro model', () => {
   let dir: string;
@@ -20,25 +20,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
       ws,
       '--out',
       out,
-      '--backend',
-      'wasm',
-      '--json',
-      '--docs',
-      '200',
-      '--steps',
-      '8',
-      '--batch',
-      '4',
-      '--seq-len',
-      '64',
-      '--dim',
-      '32',
-      '--layers',
-      '2',
-      '--heads',
-      '2',
-      '--ffn',
-      '64',
+      ...microPretrainArgs(8),
       '--checkpoint-every',
       '4',
     ]);
