@@ -93,6 +93,9 @@ describe('web host in Chromium', () => {
 
   it('shows the seeded run with its curves, checkpoints and evaluations', async () => {
     await page.keyboard.press('5'); // Runs; focus goes to the list
+    // the list loads asynchronously: End only means "oldest run" once the runs are there
+    await page.locator(`#run-option-${seeded.trainRunId}`).waitFor();
+    await page.getByRole('listbox', { name: 'Runs' }).focus();
     await page.keyboard.press('End'); // oldest run = the seeded pretrain run
     await page.getByRole('heading', { name: new RegExp(`#${seeded.trainRunId} pretrain`) }).waitFor();
     expect(page.url()).toMatch(new RegExp(`#/runs/${seeded.trainRunId}$`));
