@@ -64,3 +64,29 @@ export function checkpointDomainTable(
   }
   return table(out) + '(% correct; * best checkpoint per domain)\n';
 }
+
+/** Per-domain scores with n and the 95% interval, then the average. */
+export function scoreTable(
+  perDomain: readonly {
+    domain: string;
+    metric: string;
+    score: number;
+    n: number;
+    ciLow: number;
+    ciHigh: number;
+  }[],
+  average: number,
+): string {
+  return (
+    table([
+      ['domain', 'metric', 'score %', 'n', '95% CI'],
+      ...perDomain.map((d) => [
+        d.domain,
+        d.metric,
+        (100 * d.score).toFixed(1),
+        String(d.n),
+        `${(100 * d.ciLow).toFixed(1)}–${(100 * d.ciHigh).toFixed(1)}`,
+      ]),
+    ]) + `average ${(100 * average).toFixed(1)}`
+  );
+}

@@ -14,6 +14,9 @@ import { registerPrepare } from './commands/prepare.js';
 import { registerExpand } from './commands/expand.js';
 import { registerMerge } from './commands/merge.js';
 import { registerEval } from './commands/eval.js';
+import { registerRoute } from './commands/route.js';
+import { registerUpcycle } from './commands/upcycle.js';
+import { registerRouting } from './commands/routing.js';
 import { VERSION } from '../common/version.js';
 
 export function buildProgram(): Command {
@@ -33,6 +36,9 @@ export function buildProgram(): Command {
   registerExpand(program);
   registerMerge(program);
   registerEval(program);
+  registerRoute(program);
+  registerUpcycle(program);
+  registerRouting(program);
   return program;
 }
 

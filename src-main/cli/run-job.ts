@@ -42,6 +42,7 @@ export async function runJobInProcess<R>(
             ...(ev.tokensPerSec !== undefined && ev.tokensPerSec !== null
               ? { tokensPerSec: ev.tokensPerSec }
               : {}),
+            ...(ev.phase !== undefined ? { extra: { phase: ev.phase } } : {}),
           });
           break;
         case 'job.log':

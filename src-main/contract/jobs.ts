@@ -34,6 +34,8 @@ export const JobProgress = z.object({
   total: z.number().int().nonnegative(),
   loss: z.number().nullable().optional(),
   tokensPerSec: z.number().nonnegative().optional(),
+  /** What the job is doing when it has several phases (e.g. 'perplexity', 'training'). */
+  phase: z.string().max(64).optional(),
 });
 export type JobProgress = z.infer<typeof JobProgress>;
 

@@ -31,4 +31,13 @@ export {
   type BatchOptions,
   type ScoreRow,
 } from './score.js';
+export {
+  routingAnalysis,
+  routingHighlights,
+  summarizeRouting,
+  type RoutingAnalysisOptions,
+  type RoutingModel,
+  type RoutingStat,
+  type RoutingSummary,
+} from './routing.js';
 export { Z95, wilsonInterval } from './stats.js';

@@ -706,6 +706,11 @@ export interface MoeLossOptions {
   /** Count only these tokens in the router losses (default: all tokens). */
   routerMask?: tf.Tensor;
   dispatch?: MoeDispatch;
+  /**
+   * Per layer, the expert load f [n] and mean router entropy of this batch (tensors die with the
+   * loss's tidy: read or keep them inside the callback, e.g. with the trainer's `report`).
+   */
+  onRouterStats?: (layer: number, load: tf.Tensor1D, entropy: tf.Scalar) => void;
 }
 
 /**
@@ -730,6 +735,16 @@ export function moeTrainLoss(
       const lm = crossEntropy(logits, batch.targets, batch.mask);
       const aux = rc.loadBalancingLoss(opts.routerMask);
       const z = rc.zLoss(opts.routerMask);
+      if (opts.onRouterStats) {
+        rc.layers.forEach((l, layer) => {
+          if (!l) return;
+          opts.onRouterStats!(
+            layer,
+            expertLoad(l.topIdx, l.probs.shape[1], opts.routerMask),
+            routerEntropy(l.probs, opts.routerMask),
+          );
+        });
+      }
       let loss = tf.add(lm, tf.mul(aux, opts.auxCoef ?? 0.01));
       if (opts.zCoef) loss = tf.add(loss, tf.mul(z, opts.zCoef));
       return { loss: loss as tf.Scalar, lm, aux, z };

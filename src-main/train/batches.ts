@@ -25,6 +25,8 @@ export interface Batch {
   targets: tf.Tensor;
   /** float32 [B, T], 1 where the loss counts */
   mask: tf.Tensor;
+  /** float32 [B, T], 1 at every real (non-padding) input position: routing losses count these. */
+  inputMask: tf.Tensor;
   /** Number of positions with mask 1. */
   tokens: number;
 }
@@ -36,6 +38,8 @@ export interface HostBatch {
   ids: Int32Array;
   targets: Int32Array;
   mask: Float32Array;
+  /** 1 at real input positions, 0 at padding. */
+  inputMask: Float32Array;
   /** Masked (loss) positions. */
   tokens: number;
   /** Non-padding input positions. */
@@ -103,6 +107,7 @@ export function makeHostBatch(examples: readonly TokenizedExample[], opts: Batch
   const ids = new Int32Array(rows * seqLen).fill(opts.padId);
   const targets = new Int32Array(rows * seqLen).fill(opts.padId);
   const mask = new Float32Array(rows * seqLen);
+  const inputMask = new Float32Array(rows * seqLen);
   let tokens = 0;
   let inputTokens = 0;
   examples.forEach((raw, r) => {
@@ -112,13 +117,14 @@ export function makeHostBatch(examples: readonly TokenizedExample[], opts: Batch
     for (let t = 0; t < n; t++) {
       ids[off + t] = ex.ids[t]!;
       targets[off + t] = ex.ids[t + 1]!;
+      inputMask[off + t] = 1;
       const m = ex.lossMask[t + 1] ? 1 : 0;
       mask[off + t] = m;
       tokens += m;
     }
     inputTokens += Math.max(0, n);
   });
-  return { rows, seqLen, ids, targets, mask, tokens, inputTokens };
+  return { rows, seqLen, ids, targets, mask, inputMask, tokens, inputTokens };
 }
 
 /** Upload a host batch. */
@@ -127,6 +133,7 @@ export function toBatch(h: HostBatch): Batch {
     ids: tf.tensor2d(h.ids, [h.rows, h.seqLen], 'int32'),
     targets: tf.tensor2d(h.targets, [h.rows, h.seqLen], 'int32'),
     mask: tf.tensor2d(h.mask, [h.rows, h.seqLen], 'float32'),
+    inputMask: tf.tensor2d(h.inputMask, [h.rows, h.seqLen], 'float32'),
     tokens: h.tokens,
   };
 }
@@ -135,6 +142,7 @@ export function disposeBatch(b: Batch): void {
   b.ids.dispose();
   b.targets.dispose();
   b.mask.dispose();
+  b.inputMask.dispose();
 }
 
 /**

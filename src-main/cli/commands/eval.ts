@@ -4,7 +4,7 @@ import { UserError } from '../../common/errors.js';
 import { EvalConfig } from '../../jobs/kinds/catalog.js';
 import type { EvalJobResult } from '../../jobs/kinds/eval.js';
 import { defaultWorkspaceDir } from '../../store/index.js';
-import { table } from '../format.js';
+import { scoreTable } from '../format.js';
 import { backendOption, jsonOption, parseIntOption, parseJobConfig, workspaceOption } from './options.js';
 
 interface EvalOpts {
@@ -23,11 +23,17 @@ interface EvalOpts {
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description('score a model directory on every domain of the embedded suite or an eval JSONL file')
+    .description(
+      'score a model directory (dense Llama, Mixtral or LoRA-MoE) on every domain of the embedded suite or ' +
+        'an eval JSONL file; for an MoE also record its routing statistics (upit routing RUN)',
+    )
     .addOption(workspaceOption())
     .addOption(backendOption())
     .addOption(jsonOption())
-    .option('--model <dir>', 'model directory (default: the shipped tiny base model)')
+    .option(
+      '--model <dir>',
+      'model directory: Llama, Mixtral or LoRA-MoE (default: the shipped tiny base model)',
+    )
     .option(
       '--eval <file>',
       'evaluation JSONL ({question, answer, choices?, domain?}) instead of the embedded suite',
@@ -79,17 +85,14 @@ export function registerEval(program: Command): void {
         process.stdout.write(JSON.stringify({ event: 'result', run: outcome.runId, ...r }) + '\n');
         return;
       }
-      process.stdout.write(
-        table([
-          ['domain', 'metric', 'score %', 'n', '95% CI'],
-          ...r.perDomain.map((d) => [
-            d.domain,
-            d.metric,
-            (100 * d.score).toFixed(1),
-            String(d.n),
-            `${(100 * d.ciLow).toFixed(1)}–${(100 * d.ciHigh).toFixed(1)}`,
-          ]),
-        ]) + `average ${(100 * r.average).toFixed(1)} (run ${outcome.runId})\n`,
-      );
+      process.stdout.write(`${scoreTable(r.perDomain, r.average)} (run ${outcome.runId})\n`);
+      if (r.routing) {
+        process.stdout.write(
+          `routing of ${r.routing.experts} experts (top-${r.routing.topK}) × ${r.routing.layers} layers ` +
+            `recorded: upit routing ${outcome.runId}` +
+            (opts.workspace ? ` --workspace ${opts.workspace}` : '') +
+            '\n',
+        );
+      }
     });
 }

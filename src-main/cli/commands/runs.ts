@@ -76,6 +76,8 @@ export function registerRuns(program: Command): void {
         const checkpoints = ws.db.listCheckpoints(runId);
         const evaluations = ws.db.listEvaluations(runId);
         const experts = ws.db.listExperts(runId);
+        const seedBuckets = ws.db.getSeedBuckets(runId);
+        const routingRows = ws.db.getRoutingStats(runId).length;
         const distanceRows = ws.db.getDistances(runId);
         const distanceMetric = distanceRows[0]?.metric ?? null;
         const distances =
@@ -92,6 +94,7 @@ export function registerRuns(program: Command): void {
                 evaluations,
                 ...(experts.length > 0 ? { experts } : {}),
                 ...(distances ? { distances: { metric: distanceMetric, matrix: distances } } : {}),
+                ...(seedBuckets.length > 0 ? { seedBuckets } : {}),
               },
               null,
               2,
@@ -164,6 +167,19 @@ export function registerRuns(program: Command): void {
           out.push(distanceTable(distances).replace(/^/gm, '  ').trimEnd());
           out.push('');
         }
+        if (seedBuckets.length > 0) {
+          out.push('seed buckets (samples per expert)');
+          out.push(
+            table([
+              ['expert', ...seedBuckets.map((b) => String(b.expert))],
+              ['samples', ...seedBuckets.map((b) => String(b.size))],
+            ])
+              .replace(/^/gm, '  ')
+              .trimEnd(),
+          );
+          out.push('');
+        }
+        if (routingRows > 0) out.push(`routing statistics recorded: upit routing ${run.id}`, '');
         const profile = checkpointDomainTable(evaluations, checkpoints);
         if (profile) {
           out.push('checkpoint × domain');

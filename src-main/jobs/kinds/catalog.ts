@@ -199,6 +199,93 @@ export const ExpandConfig = z
   });
 export type ExpandConfig = z.output<typeof ExpandConfig>;
 
+/** Stage 3: routing vectors pre-trained on perplexity-assigned seed data. */
+export const RouteConfig = z.strictObject({
+  backend: BackendRequest.default('auto'),
+  seed: z.number().int().min(0).max(0xffffffff).default(1),
+  /** Run id of a finished expand (Stage 2) run: its pool is the experts. */
+  poolRun: z.number().int().min(1),
+  /** Where the seed sample comes from; default: the prepare run's training data. */
+  data: DataConfig.optional(),
+  /** Share of the training set in the seed sample D_s. */
+  fraction: z.number().gt(0).max(1).default(0.01),
+  /** At least this many seed samples per expert. */
+  minPerExpert: z.number().int().min(1).max(1_000_000).default(32),
+  /**
+   * Every expert's bucket gets at least this many samples (reassigned from fuller buckets, least
+   * perplexity lost first), so each routing vector has data; 0 keeps the plain argmin (an empty
+   * bucket leaves its expert's vectors at their random initialization).
+   */
+  minBucket: z.number().int().min(0).default(8),
+  /** At most this many seed samples per expert (spill-over to the next-best expert). */
+  cap: z.number().int().min(1).optional(),
+  /** 'ppl': bucket = argmin perplexity (UpIT); 'random': random buckets (the ablation). */
+  assignment: z.enum(['ppl', 'random']).default('ppl'),
+  epochs: z.number().positive().max(100).default(4),
+  /** Learning rate of the experts' own parameters; default: the prepare run's. */
+  lr: z.number().positive().max(1).optional(),
+  /** Effective learning rate of the routing vectors. */
+  routerLr: z.number().positive().max(10).default(1e-2),
+  /** Weight of L_lm in λ·L_lm + (1 − λ)·L_aux (paper: 0.5). */
+  lmWeight: z.number().min(0).max(1).default(0.5),
+  /** Train only the routing vectors; the experts stay as Stage 2 left them. */
+  freezeExpert: z.boolean().default(false),
+  /** Add the other buckets' tokens to L_aux with target 0. */
+  negatives: z.boolean().default(false),
+  /** Scale every router row to the layer's median row norm. */
+  rescale: z.enum(['median', 'none']).default('median'),
+  batchSize: z.number().int().min(1).max(4096).default(8),
+  maxSeqLen: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 16)
+    .default(256),
+  /** Batch size for the per-expert perplexity pass. */
+  scoreBatchSize: z.number().int().min(1).max(4096).default(32),
+});
+export type RouteConfig = z.output<typeof RouteConfig>;
+
+/** Stage 4: assemble the MoE from a pool and its router, post-train it with load balancing. */
+export const UpcycleConfig = z.strictObject({
+  backend: BackendRequest.default('auto'),
+  seed: z.number().int().min(0).max(0xffffffff).default(1),
+  /** Run id of a finished route (Stage 3) or expand (Stage 2) run: its pool is the experts. */
+  poolRun: z.number().int().min(1),
+  /**
+   * 'pretrained': the route run's router (UpIT); 'random': N(0, 0.02²) (vanilla upcycling, the
+   * "w/o router init" ablation); 'auto': pretrained when the pool run is a route run.
+   */
+  router: z.enum(['auto', 'pretrained', 'random']).default('auto'),
+  /** Experts per token (≤ the pool size). */
+  topK: z.number().int().min(1).max(4096).default(2),
+  /** Post-training and evaluation data; default: the prepare run's. */
+  data: DataConfig.optional(),
+  epochs: z.number().positive().max(100).default(2),
+  /** Default: the prepare run's learning rate. */
+  lr: z.number().positive().max(1).optional(),
+  /** λ of the load-balancing loss. */
+  auxCoef: z.number().min(0).max(100).default(0.01),
+  /** Coefficient of the router z-loss (0: off). */
+  zCoef: z.number().min(0).max(100).default(0),
+  warmupRatio: z.number().min(0).max(0.5).default(0.03),
+  weightDecay: z.number().min(0).max(1).default(0),
+  clipNorm: z.number().min(0).default(1),
+  batchSize: z.number().int().min(1).max(4096).default(16),
+  gradAccum: z.number().int().min(1).max(1024).default(1),
+  maxSeqLen: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 16)
+    .default(256),
+  /** Checkpoint cadence in epochs. */
+  checkpointEvery: z.number().positive().max(100).default(1),
+  evalBatchSize: z.number().int().min(1).max(4096).default(32),
+  evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
+});
+export type UpcycleConfig = z.output<typeof UpcycleConfig>;
+
 /** Score a model directory on every domain of an evaluation set. */
 export const EvalConfig = z.strictObject({
   backend: BackendRequest.default('auto'),
@@ -264,6 +351,26 @@ export const JOB_KINDS = {
       'task vectors with DARE and a random α, and records every expert, its lineage and the distance matrix.',
     createsRun: true,
     config: ExpandConfig,
+  }),
+  route: spec({
+    kind: 'route',
+    title: 'Stage 3: pre-optimize the router',
+    description:
+      'Scores a seed sample (1% of the training data) under every expert of an expand run, gives each sample to ' +
+      'the expert with the lowest perplexity, and trains one routing vector per expert and layer on its bucket; ' +
+      'stores the bucket sizes, the router and the trained experts.',
+    createsRun: true,
+    config: RouteConfig,
+  }),
+  upcycle: spec({
+    kind: 'upcycle',
+    title: 'Stage 4: upcycle to an MoE',
+    description:
+      'Assembles the MoE from a pool of experts and its pre-trained (or a random) router, post-trains it with ' +
+      'the load-balancing loss, exports it (Mixtral or base + PEFT adapters) and scores it per domain with ' +
+      'the routing table.',
+    createsRun: true,
+    config: UpcycleConfig,
   }),
 } as const;
 

@@ -14,13 +14,12 @@
  * checkpoints, n ≥ m) and is called by the CLI before the run is created, so a bad request
  * writes nothing.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { embeddedBaseModelDir } from '../../common/paths.js';
 import { fileError, UserError } from '../../common/errors.js';
-import { fsyncDir, writeFileAtomic } from '../../io/atomic.js';
 import type { HostTensor } from '../../io/host-tensor.js';
-import { SafetensorsFile, writeSafetensors } from '../../io/safetensors.js';
+import { SafetensorsFile } from '../../io/safetensors.js';
 import { openWeights, type WeightSource } from '../../io/weights.js';
 import { parseLlamaConfig } from '../../model/config.js';
 import {
@@ -32,14 +31,9 @@ import {
 } from '../../model/lora.js';
 import type { Checkpoint, ExpertLineage, NewExpert, Store } from '../../store/index.js';
 import { fileSha256, resolveInWorkspace } from '../../store/index.js';
-import {
-  expandPool,
-  type ExpandResult,
-  type Lineage,
-  type LoraExpert,
-  type TensorSource,
-} from '../../upit/expand.js';
+import { expandPool, type ExpandResult, type Lineage, type LoraExpert } from '../../upit/expand.js';
 import type { JobContext } from '../job-runner.js';
+import { expertDirName, fileSource, readJson, readText, writeExpertDir } from './expert-pool.js';
 import type { ExpandConfig } from './catalog.js';
 import { runDirectory } from './job-io.js';
 
@@ -131,66 +125,6 @@ export function resolveExpandPlan(store: Store, config: ExpandConfig, workspaceD
     if (!existsSync(file)) throw fileError(file, `checkpoint ${c.id} (step ${c.step}) is missing on disk`);
   }
   return { prepareRun: run.id, mode, lora, baseDir, checkpoints };
-}
-
-/** A safetensors file as a lazily read TensorSource. */
-function fileSource(f: SafetensorsFile): TensorSource & { entry(name: string): { shape: number[] } } {
-  return {
-    dir: f.path,
-    names: () => [...f.entries.keys()],
-    has: (n) => f.entries.has(n),
-    read: (n) => f.read(n),
-    entry: (n) => {
-      const e = f.entries.get(n);
-      if (!e) throw fileError(f.path, `no tensor named ${JSON.stringify(n)}`);
-      return { shape: [...e.shape] };
-    },
-  };
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    throw fileError(file, 'cannot read');
-  }
-}
-
-function readJson(file: string): unknown {
-  const text = readText(file);
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw fileError(file, `invalid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-export function expertDirName(idx: number): string {
-  return `expert-${String(idx).padStart(2, '0')}`;
-}
-
-/** Writes one expert directory atomically (assembled under a temporary name, then renamed). */
-function writeExpertDir(
-  finalDir: string,
-  tensors: Map<string, HostTensor>,
-  files: Record<string, string>,
-  metadata: Record<string, string>,
-): void {
-  const root = dirname(finalDir);
-  mkdirSync(root, { recursive: true });
-  const tmp = `${finalDir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  try {
-    writeSafetensors(join(tmp, 'params.safetensors'), tensors, { dtype: 'F32', metadata });
-    for (const [name, content] of Object.entries(files)) writeFileAtomic(join(tmp, name), content);
-    rmSync(finalDir, { recursive: true, force: true });
-    renameSync(tmp, finalDir);
-    fsyncDir(root);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
 }
 
 export async function runExpand(config: ExpandConfig, ctx: JobContext): Promise<ExpandJobResult> {

@@ -52,13 +52,14 @@ export function primaryWeightsFile(dir: string): string {
   throw new Error(`no weights file in ${dir}`);
 }
 
-/** Hashes the checkpoint's weights file and records it against the job's run. */
+/** Hashes the checkpoint's weights file (`fileName` in c.dir, default the primary one) and records it. */
 export async function recordCheckpoint(
   ctx: JobContext,
   c: { step: number; epoch: number; dir: string; reason: string },
+  fileName?: string,
 ): Promise<number> {
   const { store, runId } = runDirectory(ctx);
-  const file = primaryWeightsFile(c.dir);
+  const file = fileName !== undefined ? join(c.dir, fileName) : primaryWeightsFile(c.dir);
   const digest = await fileSha256(file);
   const rel = relative(ctx.workspace!.dir, file).split(sep).join('/');
   const row = store.addCheckpoint({

@@ -11,4 +11,6 @@ export const JOB_REGISTRY: JobRegistry & Record<JobKindName, () => Promise<JobFn
   prepare: async () => (await import('./prepare.js')).runPrepare,
   eval: async () => (await import('./eval.js')).runEval,
   expand: async () => (await import('./expand.js')).runExpand,
+  route: async () => (await import('./route.js')).runRoute,
+  upcycle: async () => (await import('./upcycle.js')).runUpcycle,
 };

@@ -149,7 +149,7 @@ describe('API service', () => {
     const { kinds } = (await service.call('jobs.kinds', {})) as {
       kinds: { kind: string; createsRun: boolean }[];
     };
-    expect(kinds.map((k) => k.kind)).toEqual(['demo', 'pretrain', 'prepare', 'eval', 'expand']);
+    expect(kinds.map((k) => k.kind)).toEqual(['demo', 'pretrain', 'prepare', 'eval', 'expand', 'route', 'upcycle']);
     expect(kinds.every((k) => k.createsRun)).toBe(true);
     expect(await service.call('backends.list', {})).toEqual({
       backends: [{ name: 'cpu', status: 'ok', detail: 'reference' }],
