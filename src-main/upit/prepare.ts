@@ -5,6 +5,7 @@
  *
  *   LoRA mode:  W = W0 + (α/r)·B·A on the chosen projections; only A, B train  (LR 2e-4 in the paper)
  *   FFN mode:   the MLP projections (gate/up/down) train, the rest is frozen  (LR 2e-5 in the paper)
+ *   full mode:  every weight trains — the dense full-SFT baseline, not a source of experts
  *   AdamW, cosine schedule with 3% warm-up, gradient clip 1.0, loss on response tokens only.
  *
  * The core takes tensors and options and calls back at each checkpoint with a scorer for the
@@ -23,7 +24,8 @@ import { llamaTrainable } from '../train/llama-trainable.js';
 import { train, type CheckpointInfo, type StepInfo, type TrainResult } from '../train/trainer.js';
 import type { Weights } from '../model/params.js';
 
-export type PrepareMode = 'lora' | 'ffn';
+/** 'full' trains every weight: the dense full-SFT baseline (its checkpoints are not experts). */
+export type PrepareMode = 'lora' | 'ffn' | 'full';
 
 export interface PrepareOptions {
   mode: PrepareMode;
@@ -91,7 +93,7 @@ export async function prepareExperts(
     base.weights,
     opts.mode === 'lora'
       ? { mode: 'lora', lora: { spec, init: initLora(base.cfg, spec, Rng.derive(opts.seed, 'lora-init')) } }
-      : { mode: 'ffn' },
+      : { mode: opts.mode },
   );
   try {
     return await train(

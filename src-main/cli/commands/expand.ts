@@ -17,6 +17,7 @@ interface ExpandOpts {
   selection: string;
   loraMergeSpace: string;
   checkpoints?: string;
+  subset: string;
   seed: number;
 }
 
@@ -88,6 +89,7 @@ export function registerExpand(program: Command): void {
     .option('--selection <s>', 'most-distant or random parents', 'most-distant')
     .option('--lora-merge-space <s>', 'LoRA: delta (DARE on ΔW + SVD) or factor (fast)', 'delta')
     .option('--checkpoints <steps>', 'checkpoint steps to use (default: all cadence/final checkpoints)')
+    .option('--subset <s>', 'all, first-half or second-half of those checkpoints', 'all')
     .option('--seed <n>', 'seed', parseIntOption('--seed'), 1)
     .action(async (opts: ExpandOpts) => {
       const raw = {
@@ -99,6 +101,7 @@ export function registerExpand(program: Command): void {
         ...(opts.checkpoints !== undefined
           ? { checkpoints: parseIdList('--checkpoints', opts.checkpoints) }
           : {}),
+        subset: opts.subset,
         metric: opts.metric,
         selection: opts.selection,
         loraMergeSpace: opts.loraMergeSpace,

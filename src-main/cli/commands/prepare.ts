@@ -73,7 +73,7 @@ export function registerPrepare(program: Command): void {
       'embedded suite difficulty 1–5 for every domain',
       parseIntOption('--difficulty'),
     )
-    .option('--mode <mode>', 'lora or ffn', 'lora')
+    .option('--mode <mode>', 'lora, ffn, or full (every weight: the dense full-SFT baseline)', 'lora')
     .option('--lora-r <n>', 'LoRA rank', parseIntOption('--lora-r'), 8)
     .option('--lora-alpha <x>', 'LoRA alpha', parseFloatOption('--lora-alpha'), 16)
     .option('--lora-targets <list>', 'adapted projections', 'gate_proj,up_proj,down_proj')

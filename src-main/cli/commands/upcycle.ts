@@ -11,7 +11,10 @@ interface UpcycleOpts {
   workspace?: string;
   json?: boolean;
   backend: string;
-  poolRun: number;
+  poolRun?: number;
+  init: string;
+  prepareRun?: number;
+  numExperts?: number;
   router: string;
   topK: number;
   epochs: number;
@@ -27,7 +30,7 @@ interface UpcycleOpts {
 
 export function upcycleSummary(r: UpcycleJobResult, runId: number, store: Store): string {
   const out = [
-    `run ${runId}: ${r.mode === 'ffn' ? 'FFN' : 'LoRA'}-MoE, ${r.n} experts top-${r.topK}, ${r.router} router, ` +
+    `run ${runId}: ${r.mode === 'ffn' ? 'FFN' : 'LoRA'}-MoE, ${r.n} experts (${r.init}) top-${r.topK}, ${r.router} router, ` +
       `${r.steps} steps → ${r.model}`,
     '',
     scoreTable(r.perDomain, r.average),
@@ -48,11 +51,18 @@ export function registerUpcycle(program: Command): void {
     .addOption(workspaceOption())
     .addOption(jsonOption())
     .addOption(backendOption())
-    .requiredOption(
+    .option(
       '--pool-run <id>',
-      'run id of a finished route run (or expand run, with a random router)',
+      'run id of a finished route run (or expand run, with a random router); init pool',
       parseIntOption('--pool-run'),
     )
+    .option(
+      '--init <i>',
+      'pool (UpIT), copies (vanilla upcycling: copies of the final checkpoint) or random (LoRAMoE-style)',
+      'pool',
+    )
+    .option('--prepare-run <id>', 'prepare run for init copies/random', parseIntOption('--prepare-run'))
+    .option('--num-experts <n>', 'number of experts for init copies/random', parseIntOption('--num-experts'))
     .option('--router <r>', 'auto, pretrained (the route run’s) or random', 'auto')
     .option('--top-k <k>', 'experts per token', parseIntOption('--top-k'), 2)
     .option('--epochs <n>', 'post-training epochs', parseFloatOption('--epochs'), 2)
@@ -77,7 +87,10 @@ export function registerUpcycle(program: Command): void {
         raw: {
           backend: opts.backend,
           seed: opts.seed,
-          poolRun: opts.poolRun,
+          init: opts.init,
+          ...(opts.poolRun !== undefined ? { poolRun: opts.poolRun } : {}),
+          ...(opts.prepareRun !== undefined ? { prepareRun: opts.prepareRun } : {}),
+          ...(opts.numExperts !== undefined ? { numExperts: opts.numExperts } : {}),
           router: opts.router,
           topK: opts.topK,
           epochs: opts.epochs,

@@ -143,7 +143,8 @@ export const PrepareConfig = z.strictObject({
   /** Base model directory (Hugging Face layout); default: the shipped tiny base model. */
   base: z.string().min(1).optional(),
   data: DataConfig,
-  mode: z.enum(['lora', 'ffn']).default('lora'),
+  /** 'full' fine-tunes every weight (the dense full-SFT baseline; not a source of experts). */
+  mode: z.enum(['lora', 'ffn', 'full']).default('lora'),
   lora: LoraSpecConfig.default({ r: 8, alpha: 16, targets: ['gate_proj', 'up_proj', 'down_proj'] }),
   epochs: z.number().positive().max(100).default(2),
   /** Default: 2e-4 (LoRA) / 2e-5 (FFN), the paper's rates for 7B models. */
@@ -178,6 +179,8 @@ export const ExpandConfig = z
     prepareRun: z.number().int().min(1),
     /** Checkpoint steps to use; default: every 'cadence'/'final' checkpoint, by step. */
     checkpoints: z.array(z.number().int().min(0)).min(2).optional(),
+    /** Of those, the first or second half by step (the paper's checkpoint-half ablation). */
+    subset: z.enum(['all', 'first-half', 'second-half']).default('all'),
     /** Target pool size (≥ the m checkpoints). */
     n: z.number().int().min(2).max(4096),
     /** DARE drop probability, [0, 1). */
@@ -247,43 +250,73 @@ export const RouteConfig = z.strictObject({
 export type RouteConfig = z.output<typeof RouteConfig>;
 
 /** Stage 4: assemble the MoE from a pool and its router, post-train it with load balancing. */
-export const UpcycleConfig = z.strictObject({
-  backend: BackendRequest.default('auto'),
-  seed: z.number().int().min(0).max(0xffffffff).default(1),
-  /** Run id of a finished route (Stage 3) or expand (Stage 2) run: its pool is the experts. */
-  poolRun: z.number().int().min(1),
-  /**
-   * 'pretrained': the route run's router (UpIT); 'random': N(0, 0.02²) (vanilla upcycling, the
-   * "w/o router init" ablation); 'auto': pretrained when the pool run is a route run.
-   */
-  router: z.enum(['auto', 'pretrained', 'random']).default('auto'),
-  /** Experts per token (≤ the pool size). */
-  topK: z.number().int().min(1).max(4096).default(2),
-  /** Post-training and evaluation data; default: the prepare run's. */
-  data: DataConfig.optional(),
-  epochs: z.number().positive().max(100).default(2),
-  /** Default: the prepare run's learning rate. */
-  lr: z.number().positive().max(1).optional(),
-  /** λ of the load-balancing loss. */
-  auxCoef: z.number().min(0).max(100).default(0.01),
-  /** Coefficient of the router z-loss (0: off). */
-  zCoef: z.number().min(0).max(100).default(0),
-  warmupRatio: z.number().min(0).max(0.5).default(0.03),
-  weightDecay: z.number().min(0).max(1).default(0),
-  clipNorm: z.number().min(0).default(1),
-  batchSize: z.number().int().min(1).max(4096).default(16),
-  gradAccum: z.number().int().min(1).max(1024).default(1),
-  maxSeqLen: z
-    .number()
-    .int()
-    .min(8)
-    .max(1 << 16)
-    .default(256),
-  /** Checkpoint cadence in epochs. */
-  checkpointEvery: z.number().positive().max(100).default(1),
-  evalBatchSize: z.number().int().min(1).max(4096).default(32),
-  evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
-});
+export const UpcycleConfig = z
+  .strictObject({
+    backend: BackendRequest.default('auto'),
+    seed: z.number().int().min(0).max(0xffffffff).default(1),
+    /**
+     * Where the experts come from: 'pool' — the experts of `poolRun` (UpIT); 'copies' — numExperts
+     * copies of `prepareRun`'s final checkpoint (vanilla upcycling); 'random' — numExperts freshly
+     * initialized LoRA experts over the base (LoRAMoE-style; LoRA prepare runs only).
+     */
+    init: z.enum(['pool', 'copies', 'random']).default('pool'),
+    /** Run id of a finished route (Stage 3) or expand (Stage 2) run (init 'pool'). */
+    poolRun: z.number().int().min(1).optional(),
+    /** Run id of a finished prepare run (init 'copies' / 'random'): base model, mode and data. */
+    prepareRun: z.number().int().min(1).optional(),
+    /** Number of experts (init 'copies' / 'random'). */
+    numExperts: z.number().int().min(2).max(4096).optional(),
+    /**
+     * 'pretrained': the route run's router (UpIT); 'random': N(0, 0.02²) (vanilla upcycling, the
+     * "w/o router init" ablation); 'auto': pretrained when the pool run is a route run.
+     */
+    router: z.enum(['auto', 'pretrained', 'random']).default('auto'),
+    /** Experts per token (≤ the pool size). */
+    topK: z.number().int().min(1).max(4096).default(2),
+    /** Post-training and evaluation data; default: the prepare run's. */
+    data: DataConfig.optional(),
+    epochs: z.number().positive().max(100).default(2),
+    /** Default: the prepare run's learning rate. */
+    lr: z.number().positive().max(1).optional(),
+    /** λ of the load-balancing loss. */
+    auxCoef: z.number().min(0).max(100).default(0.01),
+    /** Coefficient of the router z-loss (0: off). */
+    zCoef: z.number().min(0).max(100).default(0),
+    warmupRatio: z.number().min(0).max(0.5).default(0.03),
+    weightDecay: z.number().min(0).max(1).default(0),
+    clipNorm: z.number().min(0).default(1),
+    batchSize: z.number().int().min(1).max(4096).default(16),
+    gradAccum: z.number().int().min(1).max(1024).default(1),
+    maxSeqLen: z
+      .number()
+      .int()
+      .min(8)
+      .max(1 << 16)
+      .default(256),
+    /** Checkpoint cadence in epochs. */
+    checkpointEvery: z.number().positive().max(100).default(1),
+    evalBatchSize: z.number().int().min(1).max(4096).default(32),
+    evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
+  })
+  .superRefine((c, ctx) => {
+    const need = (key: 'poolRun' | 'prepareRun' | 'numExperts', why: string) => {
+      if (c[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `required ${why}` });
+    };
+    const forbid = (key: 'poolRun' | 'prepareRun' | 'numExperts', why: string) => {
+      if (c[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `not used ${why}` });
+    };
+    if (c.init === 'pool') {
+      need('poolRun', "with init 'pool'");
+      forbid('prepareRun', "with init 'pool' (the pool run names its prepare run)");
+      forbid('numExperts', "with init 'pool' (the pool's size is the number of experts)");
+    } else {
+      need('prepareRun', `with init '${c.init}'`);
+      need('numExperts', `with init '${c.init}'`);
+      forbid('poolRun', `with init '${c.init}'`);
+      if (c.numExperts !== undefined && c.topK > c.numExperts)
+        ctx.addIssue({ code: 'custom', path: ['topK'], message: `must be ≤ numExperts (${c.numExperts})` });
+    }
+  });
 export type UpcycleConfig = z.output<typeof UpcycleConfig>;
 
 /** Score a model directory on every domain of an evaluation set. */

@@ -82,6 +82,11 @@ export function resolveExpandPlan(store: Store, config: ExpandConfig, workspaceD
   if (run.status !== 'done')
     throw bad('prepareRun', `prepare run ${run.id} is ${run.status}, not done: expand a finished run`);
   const rc = run.config;
+  if (rc['mode'] === 'full')
+    throw bad(
+      'prepareRun',
+      `prepare run ${run.id} fine-tuned every weight (mode full): a dense baseline, not a source of experts`,
+    );
   const mode = rc['mode'] === 'ffn' ? 'ffn' : 'lora';
   const lr = rc['lora'];
   let lora: LoraSpec | null = null;
@@ -115,9 +120,16 @@ export function resolveExpandPlan(store: Store, config: ExpandConfig, workspaceD
   } else {
     checkpoints = [...byStep.values()].sort((a, b) => a.step - b.step);
   }
+  if (config.subset !== 'all') {
+    const half = Math.floor(checkpoints.length / 2);
+    checkpoints = config.subset === 'first-half' ? checkpoints.slice(0, half) : checkpoints.slice(half);
+  }
   const m = checkpoints.length;
   if (m < 2)
-    throw bad('prepareRun', `prepare run ${run.id} has ${m} checkpoint(s); expansion needs at least 2`);
+    throw bad(
+      'prepareRun',
+      `prepare run ${run.id} has ${m} checkpoint(s)${config.subset === 'all' ? '' : ` in its ${config.subset}`}; expansion needs at least 2`,
+    );
   if (config.n < m)
     throw bad('n', `must be ≥ the ${m} checkpoints of prepare run ${run.id} (m = ${m}), got ${config.n}`);
   for (const c of checkpoints) {

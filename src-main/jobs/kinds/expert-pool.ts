@@ -108,10 +108,8 @@ export function expertFiles(
   };
 }
 
-export interface PoolInfo {
-  /** The run that owns the pool (expand or route). */
-  poolRun: Run;
-  /** The Stage 1 run the chain starts from. */
+/** What the stages after Stage 1 take from the prepare run a chain starts from. */
+export interface PrepareInfo {
   prepareRun: Run;
   mode: 'lora' | 'ffn';
   /** The LoRA spec the prepare run recorded (each expert's adapter_config.json wins). */
@@ -121,11 +119,46 @@ export interface PoolInfo {
   data: DataConfig;
   /** The prepare run's learning rate (its default when it set none). */
   prepareLr: number;
+}
+
+export interface PoolInfo extends PrepareInfo {
+  /** The run that owns the pool (expand or route). */
+  poolRun: Run;
   /** The pool, by idx. */
   experts: Expert[];
 }
 
 const POOL_KINDS = new Set(['expand', 'route']);
+
+/** A finished lora/ffn prepare run's base, mode, LoRA spec, data and LR; errors name `field`. */
+export function resolvePrepareRun(run: Run, field: string): PrepareInfo {
+  const bad = (msg: string) => new UserError(`${field}: ${msg}`);
+  if (run.kind !== 'prepare') throw bad(`run ${run.id} is a ${run.kind} run, not a prepare (Stage 1) run`);
+  if (run.status !== 'done') throw bad(`prepare run ${run.id} is ${run.status}, not done`);
+  const rc = run.config;
+  if (rc['mode'] === 'full')
+    throw bad(
+      `prepare run ${run.id} fine-tuned every weight (mode full): a dense baseline, not a source of experts`,
+    );
+  const mode = rc['mode'] === 'ffn' ? 'ffn' : 'lora';
+  let lora: LoraSpec | null = null;
+  const lr = rc['lora'];
+  if (mode === 'lora' && lr && typeof lr === 'object' && !Array.isArray(lr)) {
+    const o = lr as Record<string, unknown>;
+    if (typeof o['r'] === 'number' && typeof o['alpha'] === 'number' && Array.isArray(o['targets']))
+      lora = { r: o['r'], alpha: o['alpha'], targets: o['targets'].map(String) };
+  }
+  const data = DataConfig.safeParse(rc['data']);
+  if (!data.success) throw bad(`prepare run ${run.id} records no usable data config`);
+  return {
+    prepareRun: run,
+    mode,
+    lora,
+    baseDir: resolve(typeof rc['base'] === 'string' ? rc['base'] : embeddedBaseModelDir()),
+    data: data.data,
+    prepareLr: typeof rc['lr'] === 'number' ? rc['lr'] : mode === 'lora' ? 2e-4 : 2e-5,
+  };
+}
 
 /** The run's pool and the chain behind it; throws a UserError naming `field` when unusable. */
 export function resolvePool(store: Store, wsDir: string, runId: number, field: string): PoolInfo {
@@ -147,33 +180,12 @@ export function resolvePool(store: Store, wsDir: string, runId: number, field: s
     if (!prev || hops > 8) throw bad(`cannot trace ${cur.kind} run ${cur.id} back to its prepare run`);
     cur = prev;
   }
-  const rc = cur.config;
-  const mode = rc['mode'] === 'ffn' ? 'ffn' : 'lora';
-  let lora: LoraSpec | null = null;
-  const lr = rc['lora'];
-  if (mode === 'lora' && lr && typeof lr === 'object' && !Array.isArray(lr)) {
-    const o = lr as Record<string, unknown>;
-    if (typeof o['r'] === 'number' && typeof o['alpha'] === 'number' && Array.isArray(o['targets']))
-      lora = { r: o['r'], alpha: o['alpha'], targets: o['targets'].map(String) };
-  }
-  const data = DataConfig.safeParse(rc['data']);
-  if (!data.success) throw bad(`prepare run ${cur.id} records no usable data config`);
-  const prepareLr = typeof rc['lr'] === 'number' ? rc['lr'] : mode === 'lora' ? 2e-4 : 2e-5;
   for (const e of experts) {
     if (!e.path) throw bad(`expert ${e.idx} of run ${run.id} has no file`);
     const file = resolveInWorkspace(wsDir, e.path);
     if (!existsSync(file)) throw fileError(file, `expert ${e.idx} of run ${run.id} is missing on disk`);
   }
-  return {
-    poolRun: run,
-    prepareRun: cur,
-    mode,
-    lora,
-    baseDir: resolve(typeof rc['base'] === 'string' ? rc['base'] : embeddedBaseModelDir()),
-    data: data.data,
-    prepareLr,
-    experts,
-  };
+  return { ...resolvePrepareRun(cur, field), poolRun: run, experts };
 }
 
 /** The directory holding an expert's params.safetensors. */

@@ -9,7 +9,7 @@
  * directory, scored on every domain (evaluations against the model's checkpoint row) and routed
  * domain by domain (routing statistics of this run: `upit routing RUN`).
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { evaluate, llamaScorable, type EvalResult } from '../../eval/index.js';
 import { SafetensorsFile } from '../../io/safetensors.js';
@@ -20,7 +20,7 @@ import { mixtralConfigFromLlama, saveMixtral } from '../../model/mixtral.js';
 import { initRouters } from '../../model/moe.js';
 import { Rng } from '../../common/rng.js';
 import { llamaConfigJson } from '../../model/config.js';
-import type { Store } from '../../store/index.js';
+import type { Run, Store } from '../../store/index.js';
 import { resolveInWorkspace } from '../../store/index.js';
 import { useBackend } from '../../tensor/backend.js';
 import { assembleMoe, upcycle } from '../../upit/upcycle.js';
@@ -28,20 +28,36 @@ import type { RoutingSummary } from '../../eval/routing.js';
 import type { JobContext } from '../job-runner.js';
 import type { UpcycleConfig } from './catalog.js';
 import { asRoutingModel, recordRoutingAnalysis } from './eval.js';
-import { expertDir, loadBaseModel, readExpert, resolvePool, type PoolInfo } from './expert-pool.js';
+import {
+  expertDir,
+  loadBaseModel,
+  readExpert,
+  resolvePool,
+  resolvePrepareRun,
+  type PrepareInfo,
+} from './expert-pool.js';
+import type { ExpertWeights } from '../../upit/route.js';
+import { DEFAULT_LORA, initLora } from '../../model/lora.js';
 import { recordCheckpoint, reportStep, runDirectory } from './job-io.js';
 import { loadInstructionData } from './prepare.js';
 import { routerTensorName } from './route.js';
 
 export const MODEL_DIR = 'model';
 
-export interface UpcyclePlan extends PoolInfo {
+export interface UpcyclePlan extends PrepareInfo {
+  init: 'pool' | 'copies' | 'random';
+  /** The pool run (init 'pool'). */
+  poolRun: Run | null;
+  /** Directories of the n experts (init 'pool': the pool's; 'copies': the final checkpoint n times). */
+  expertDirs: string[];
+  n: number;
   router: 'pretrained' | 'random';
   /** Workspace-relative path of the route run's router file ('pretrained'). */
   routerPath: string | null;
 }
 
 export interface UpcycleJobResult {
+  init: 'pool' | 'copies' | 'random';
   n: number;
   topK: number;
   mode: 'lora' | 'ffn';
@@ -55,9 +71,43 @@ export interface UpcycleJobResult {
   backend: string;
 }
 
+const SOURCE_TAGS = new Set(['cadence', 'final']);
+
 /** Checks the request against the database; throws a UserError naming the field. Writes nothing. */
 export function resolveUpcyclePlan(store: Store, config: UpcycleConfig, wsDir: string): UpcyclePlan {
-  const pool = resolvePool(store, wsDir, config.poolRun, 'upcycle: poolRun');
+  if (config.init !== 'pool') {
+    const field = 'upcycle: prepareRun';
+    const run = store.getRun(config.prepareRun!);
+    if (!run) throw new UserError(`${field}: run ${config.prepareRun} is not in the workspace ${wsDir}`);
+    const info = resolvePrepareRun(run, field);
+    if (config.router === 'pretrained')
+      throw new UserError(`upcycle: router: init '${config.init}' has no pre-trained router; use 'random'`);
+    if (config.init === 'random' && info.mode !== 'lora')
+      throw new UserError(
+        `upcycle: init: 'random' makes LoRA experts, and prepare run ${run.id} is in ${info.mode} mode`,
+      );
+    let expertDirs: string[] = [];
+    if (config.init === 'copies') {
+      const last = store
+        .listCheckpoints(run.id)
+        .filter((c) => c.tag !== null && SOURCE_TAGS.has(c.tag))
+        .sort((a, b) => b.step - a.step || b.id - a.id)[0];
+      if (!last) throw new UserError(`${field}: prepare run ${run.id} has no checkpoint`);
+      expertDirs = Array.from({ length: config.numExperts! }, () =>
+        dirname(resolveInWorkspace(wsDir, last.path)),
+      );
+    }
+    return {
+      ...info,
+      init: config.init,
+      poolRun: null,
+      expertDirs,
+      n: config.numExperts!,
+      router: 'random',
+      routerPath: null,
+    };
+  }
+  const pool = resolvePool(store, wsDir, config.poolRun!, 'upcycle: poolRun');
   const n = pool.experts.length;
   if (config.topK > n)
     throw new UserError(
@@ -73,11 +123,22 @@ export function resolveUpcyclePlan(store: Store, config: UpcycleConfig, wsDir: s
           "(run `upit route` on it first, or use router 'random')",
       );
     }
-    const ck = store.listCheckpoints(pool.poolRun.id).find((c) => c.tag === 'router');
+    // the newest router row (a rerun of the route run records its router again)
+    const ck = store
+      .listCheckpoints(pool.poolRun.id)
+      .filter((c) => c.tag === 'router')
+      .sort((a, b) => b.id - a.id)[0];
     if (!ck) throw new UserError(`upcycle: poolRun: route run ${pool.poolRun.id} recorded no router`);
     routerPath = ck.path;
   }
-  return { ...pool, router, routerPath };
+  return {
+    ...pool,
+    init: 'pool',
+    expertDirs: pool.experts.map((e) => expertDir(wsDir, e)),
+    n,
+    router,
+    routerPath,
+  };
 }
 
 function readRouters(file: string, layers: number): HostTensor[] {
@@ -87,6 +148,12 @@ function readRouters(file: string, layers: number): HostTensor[] {
   } finally {
     f.close();
   }
+}
+
+function describeInit(plan: UpcyclePlan): string {
+  if (plan.init === 'pool') return `the pool of ${plan.poolRun!.kind} run ${plan.poolRun!.id}`;
+  if (plan.init === 'copies') return `copies of prepare run ${plan.prepareRun.id}'s final checkpoint`;
+  return 'freshly initialized LoRA experts';
 }
 
 export async function runUpcycle(config: UpcycleConfig, ctx: JobContext): Promise<UpcycleJobResult> {
@@ -99,8 +166,18 @@ export async function runUpcycle(config: UpcycleConfig, ctx: JobContext): Promis
 
   const base = await loadBaseModel(plan.baseDir);
   const { cfg } = base;
-  const n = plan.experts.length;
-  const experts = plan.experts.map((e) => readExpert(expertDir(wsDir, e), plan.mode, cfg, plan.lora));
+  const n = plan.n;
+  const experts: ExpertWeights[] =
+    plan.init === 'random'
+      ? Array.from({ length: n }, (_, i) => {
+          const spec = plan.lora ?? DEFAULT_LORA;
+          return {
+            kind: 'lora',
+            spec,
+            lora: initLora(cfg, spec, Rng.derive(config.seed, `upcycle-lora-expert-${i}`)),
+          };
+        })
+      : plan.expertDirs.map((d) => readExpert(d, plan.mode, cfg, plan.lora));
   const routers =
     plan.router === 'pretrained'
       ? readRouters(resolveInWorkspace(wsDir, plan.routerPath!), cfg.numLayers)
@@ -108,8 +185,8 @@ export async function runUpcycle(config: UpcycleConfig, ctx: JobContext): Promis
   const moe = assembleMoe(cfg, experts, routers, config.topK);
   const data = loadInstructionData(config.data ?? plan.data);
   ctx.log(
-    `upcycle: ${plan.mode === 'ffn' ? 'FFN' : 'LoRA'}-MoE, ${n} experts of ${plan.poolRun.kind} run ` +
-      `${plan.poolRun.id}, top-${config.topK}, ${plan.router} router · ${data.train.length} training examples`,
+    `upcycle: ${plan.mode === 'ffn' ? 'FFN' : 'LoRA'}-MoE, ${n} experts (${describeInit(plan)}), ` +
+      `top-${config.topK}, ${plan.router} router · ${data.train.length} training examples`,
   );
 
   const lr = config.lr ?? plan.prepareLr;
@@ -212,6 +289,7 @@ export async function runUpcycle(config: UpcycleConfig, ctx: JobContext): Promis
             })
           : null;
         return {
+          init: plan.init,
           n,
           topK: config.topK,
           mode: plan.mode,
