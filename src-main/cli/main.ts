@@ -16,7 +16,9 @@ import { registerMerge } from './commands/merge.js';
 import { registerEval } from './commands/eval.js';
 import { registerRoute } from './commands/route.js';
 import { registerUpcycle } from './commands/upcycle.js';
+import { registerPlan } from './commands/plan.js';
 import { registerRouting } from './commands/routing.js';
+import { registerReport } from './commands/report.js';
 import { VERSION } from '../common/version.js';
 
 export function buildProgram(): Command {
@@ -38,7 +40,9 @@ export function buildProgram(): Command {
   registerEval(program);
   registerRoute(program);
   registerUpcycle(program);
+  registerPlan(program);
   registerRouting(program);
+  registerReport(program);
   return program;
 }
 

@@ -39,10 +39,19 @@ export interface JobRunnerOptions {
   now?: () => number;
 }
 
+/** Where a job's run goes: a new run (in an experiment, for a variant) or an existing queued run. */
+export interface RunPlacement {
+  /** Resume this run (it must be queued, e.g. requeued after a failure): its folder and checkpoints are reused. */
+  runId?: number;
+  experimentId?: number | null;
+  variant?: string | null;
+}
+
 interface QueuedJob {
   jobId: string;
   kind: string;
   config: Record<string, unknown>;
+  run: RunPlacement;
   controller: AbortController;
   state: 'queued' | 'running';
 }
@@ -69,12 +78,12 @@ export class JobRunner {
     return this.jobs.size;
   }
 
-  start(jobId: string, kind: string, config: Record<string, unknown>): void {
+  start(jobId: string, kind: string, config: Record<string, unknown>, run: RunPlacement = {}): void {
     if (this.jobs.has(jobId)) {
       this.emitLog(jobId, `job ${jobId} is already known; duplicate start ignored`, 'warn');
       return;
     }
-    const job: QueuedJob = { jobId, kind, config, controller: new AbortController(), state: 'queued' };
+    const job: QueuedJob = { jobId, kind, config, run, controller: new AbortController(), state: 'queued' };
     this.jobs.set(jobId, job);
     this.queue.push(job);
     this.opts.emit({ type: 'job.queued', jobId, kind, at: this.now() });
@@ -172,11 +181,15 @@ export class JobRunner {
     let sink: MetricSink | null = null;
     try {
       if (recorder) {
-        runId = recorder.createRun({
-          kind,
-          config,
-          seed: typeof config['seed'] === 'number' ? config['seed'] : null,
-        });
+        runId =
+          job.run.runId ??
+          recorder.createRun({
+            kind,
+            config,
+            seed: typeof config['seed'] === 'number' ? config['seed'] : null,
+            experimentId: job.run.experimentId ?? null,
+            variant: job.run.variant ?? null,
+          });
         recorder.startRun(runId, {
           backend: typeof config['backend'] === 'string' ? config['backend'] : null,
           pid: process.pid,

@@ -269,6 +269,22 @@ export class Store {
       .map(toExperiment);
   }
 
+  findExperiment(name: string): Experiment | undefined {
+    const row = this.q<ExperimentRaw>(
+      `SELECT ${EXPERIMENT_COLS} FROM experiments WHERE name = ? ORDER BY id LIMIT 1`,
+    ).get(name);
+    return row ? toExperiment(row) : undefined;
+  }
+
+  /** Replaces the experiment's plan (a rerun of an edited plan file). */
+  setExperimentPlan(id: number, plan: JsonValue | null): void {
+    const r = this.q('UPDATE experiments SET plan = ? WHERE id = ?').run(
+      plan === null ? null : jsonText(plan, 'experiment plan'),
+      id,
+    );
+    if (r.changes === 0) throw new UserError(`experiment ${id} does not exist`);
+  }
+
   setExperimentNotes(id: number, notes: string | null): void {
     const r = this.q('UPDATE experiments SET notes = ? WHERE id = ?').run(notes, id);
     if (r.changes === 0) throw new UserError(`experiment ${id} does not exist`);
@@ -377,6 +393,12 @@ export class Store {
     );
     if (!row) throw new UserError(`run ${id} is ${this.requireRun(id).status}, only a queued run can start`);
     return toRun(row);
+  }
+
+  /** Marks the run as the result of a variant (or of none). */
+  setRunVariant(id: number, variant: string | null): void {
+    const r = this.q('UPDATE runs SET variant = ? WHERE id = ?').run(variant, id);
+    if (r.changes === 0) throw new UserError(`run ${id} does not exist`);
   }
 
   /** Records the backend a running job actually resolved (e.g. `auto` → `wasm`). */

@@ -122,18 +122,23 @@ const LoraSpecConfig = z.strictObject({
 });
 
 /** Instruction data: the embedded suite (by seed and size) or JSONL files. */
-export const DataConfig = z
-  .discriminatedUnion('source', [
-    z.strictObject({
-      source: z.literal('embedded'),
-      suiteSeed: z.number().int().min(0).default(1),
-      trainPerDomain: z.number().int().min(1).max(1_000_000).default(400),
-      evalPerDomain: z.number().int().min(1).max(100_000).default(100),
-      difficulty: z.number().int().min(1).max(5).optional(),
-    }),
-    z.strictObject({ source: z.literal('files'), train: z.string().min(1), eval: z.string().min(1) }),
-  ])
-  .default({ source: 'embedded', suiteSeed: 1, trainPerDomain: 400, evalPerDomain: 100 });
+export const DataSource = z.discriminatedUnion('source', [
+  z.strictObject({
+    source: z.literal('embedded'),
+    suiteSeed: z.number().int().min(0).default(1),
+    trainPerDomain: z.number().int().min(1).max(1_000_000).default(400),
+    evalPerDomain: z.number().int().min(1).max(100_000).default(100),
+    difficulty: z.number().int().min(1).max(5).optional(),
+  }),
+  z.strictObject({ source: z.literal('files'), train: z.string().min(1), eval: z.string().min(1) }),
+]);
+/** `DataSource`, the embedded suite at its default size when absent. */
+export const DataConfig = DataSource.default({
+  source: 'embedded',
+  suiteSeed: 1,
+  trainPerDomain: 400,
+  evalPerDomain: 100,
+});
 export type DataConfig = z.output<typeof DataConfig>;
 
 /** Stage 1: instruction-tune the base model and score every checkpoint on every domain. */
@@ -209,7 +214,7 @@ export const RouteConfig = z.strictObject({
   /** Run id of a finished expand (Stage 2) run: its pool is the experts. */
   poolRun: z.number().int().min(1),
   /** Where the seed sample comes from; default: the prepare run's training data. */
-  data: DataConfig.optional(),
+  data: DataSource.optional(),
   /** Share of the training set in the seed sample D_s. */
   fraction: z.number().gt(0).max(1).default(0.01),
   /** At least this many seed samples per expert. */
@@ -274,7 +279,7 @@ export const UpcycleConfig = z
     /** Experts per token (≤ the pool size). */
     topK: z.number().int().min(1).max(4096).default(2),
     /** Post-training and evaluation data; default: the prepare run's. */
-    data: DataConfig.optional(),
+    data: DataSource.optional(),
     epochs: z.number().positive().max(100).default(2),
     /** Default: the prepare run's learning rate. */
     lr: z.number().positive().max(1).optional(),
