@@ -187,8 +187,8 @@ export function parsePlan(text: string, file: string): Plan {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
-    throw new UserError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`);
+    const pos = lineCounter.linePos(e.pos[0]);
+    throw new UserError(`${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`);
   }
   const locate: Locate = (path) => {
     for (let n = path.length; n >= 0; n--) {
