@@ -151,4 +151,19 @@ describe('upit run (batch runner) on the smoke plan', () => {
     const dry = upit(['run', SMOKE, '--workspace', ws, '--dry-run']);
     expect(dry.stdout).toMatch(/7 jobs, 7 done, 0 to run/);
   }, 600_000);
+
+  it('reports the plan in all four formats with every variant present', () => {
+    const r = upit(['report', 'smoke', '--workspace', ws, '--format', 'all']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const ext of ['md', 'html', 'csv', 'tex']) {
+      const file = join(ws, 'reports', `smoke.${ext}`);
+      expect(existsSync(file), file).toBe(true);
+      const text = readFileSync(file, 'utf8');
+      for (const v of ['dense', 'upit', 'no-router-init', 'vanilla', 'loramoe'])
+        expect(text.includes(v), `${ext}: ${v}`).toBe(true);
+    }
+    expect(readFileSync(join(ws, 'reports', 'smoke.html'), 'utf8')).not.toMatch(
+      /<script[^>]+src=|https?:\/\//,
+    );
+  }, 60_000);
 });
