@@ -27,6 +27,22 @@ import {
   RunRef,
 } from './runs.js';
 import { WorkspaceInfo, WorkspaceInfoRequest } from './workspace.js';
+import {
+  ExperimentGetResponse,
+  ExperimentRef,
+  ExperimentsListRequest,
+  ExperimentsListResponse,
+  ExpertsResponse,
+  PlanRunRequest,
+  PlanRunResponse,
+  PlansListRequest,
+  PlansListResponse,
+  ReportRenderRequest,
+  ReportRenderResponse,
+  RoutingResponse,
+  RunsCompareRequest,
+  RunsCompareResponse,
+} from './experiments.js';
 
 interface MethodSpec {
   readonly request: z.ZodType;
@@ -45,6 +61,14 @@ export const api = {
   'runs.metricsSummary': method(RunRef, MetricsSummaryResponse),
   'runs.checkpoints': method(RunRef, CheckpointsResponse),
   'runs.evaluations': method(RunRef, EvaluationsResponse),
+  'runs.experts': method(RunRef, ExpertsResponse),
+  'runs.routing': method(RunRef, RoutingResponse),
+  'runs.compare': method(RunsCompareRequest, RunsCompareResponse),
+  'experiments.list': method(ExperimentsListRequest, ExperimentsListResponse),
+  'experiments.get': method(ExperimentRef, ExperimentGetResponse),
+  'plans.list': method(PlansListRequest, PlansListResponse),
+  'plans.run': method(PlanRunRequest, PlanRunResponse),
+  'reports.render': method(ReportRenderRequest, ReportRenderResponse),
   'jobs.start': method(JobStartRequest, JobStartResponse),
   'jobs.cancel': method(JobRef, JobCancelResponse),
   'jobs.list': method(JobsListRequest, JobsListResponse),

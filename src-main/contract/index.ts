@@ -5,6 +5,7 @@
 export * from './common.js';
 export * from './workspace.js';
 export * from './runs.js';
+export * from './experiments.js';
 export * from './jobs.js';
 export * from './backends.js';
 export * from './events.js';

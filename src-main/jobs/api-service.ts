@@ -17,9 +17,21 @@ import {
 import { jobKindSpec, listJobKinds } from './kinds/catalog.js';
 import { JobTracker } from './job-tracker.js';
 import type { JobsPort, RunsRepository } from './ports.js';
+import type { Store } from '../store/index.js';
+import { listPlans, planFileByName, savePlanText } from './plan/library.js';
+import { readPlanFile } from './plan/schema.js';
+import {
+  compareRuns,
+  getExperiment,
+  listExperiments,
+  renderExperimentReport,
+  runExperts,
+  runRouting,
+} from './workspace-queries.js';
 
 export interface ApiServiceDeps {
-  workspace: { dir: string; runs: RunsRepository };
+  /** `store`: the workspace database, for the stage views' reads (null: those methods are unavailable). */
+  workspace: { dir: string; runs: RunsRepository; store?: Store | null };
   jobs: JobsPort;
   host: 'web' | 'electron';
   appVersion: string;
@@ -51,6 +63,20 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
     for (const l of listeners) l(e);
   });
 
+  const store = (): Store => {
+    const db = deps.workspace.store;
+    if (!db) throw new ApiError('unavailable', 'this workspace has no database');
+    return db;
+  };
+  const runExists = (runId: number): void => {
+    if (!store().getRun(runId)) notFound(`run ${runId}`);
+  };
+  const startJob = (kind: string, config: Record<string, unknown>): string => {
+    const jobId = deps.jobs.startJob(kind, config);
+    tracker.add(jobId, kind, now());
+    return jobId;
+  };
+
   const handlers: ApiHandlers = {
     'workspace.info': () => ({
       dir: deps.workspace.dir,
@@ -74,6 +100,34 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
       runId,
       evaluations: (await runs.listEvaluations(runId)) ?? notFound(`run ${runId}`),
     }),
+    'runs.experts': ({ runId }) => {
+      runExists(runId);
+      return runExperts(store(), runId);
+    },
+    'runs.routing': ({ runId }) => {
+      runExists(runId);
+      return runRouting(store(), runId);
+    },
+    'runs.compare': ({ runIds }) => ({ runs: compareRuns(store(), runIds) }),
+    'experiments.list': () => ({ experiments: listExperiments(store()) }),
+    'experiments.get': ({ experimentId }) =>
+      getExperiment(store(), experimentId) ?? notFound(`experiment ${experimentId}`),
+    'plans.list': () => ({ plans: listPlans(deps.workspace.dir) }),
+    'plans.run': (req) => {
+      let file: string;
+      let experiment: string;
+      if ('text' in req) {
+        ({ file, experiment } = savePlanText(deps.workspace.dir, req.text));
+      } else {
+        file = planFileByName(deps.workspace.dir, req.name, req.source);
+        experiment = readPlanFile(file).name;
+      }
+      return { jobId: startJob('plan', { file }), experiment, file: path.basename(file) };
+    },
+    'reports.render': ({ experimentId, format }) => {
+      if (!store().getExperiment(experimentId)) notFound(`experiment ${experimentId}`);
+      return renderExperimentReport(store(), experimentId, format);
+    },
     'jobs.start': ({ kind, config }) => {
       const spec = jobKindSpec(kind);
       if (!spec) {
@@ -87,9 +141,7 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
         ]);
       }
       const valid = parseOrThrow(spec.config, config, `invalid ${kind} config`, 'bad_request', ['config']);
-      const jobId = deps.jobs.startJob(kind, valid as Record<string, unknown>);
-      tracker.add(jobId, kind, now());
-      return { jobId };
+      return { jobId: startJob(kind, valid as Record<string, unknown>) };
     },
     'jobs.cancel': ({ jobId }) => {
       if (!tracker.has(jobId)) notFound(`job ${jobId}`);

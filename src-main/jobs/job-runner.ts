@@ -23,6 +23,8 @@ export interface JobContext {
   /** Records a metric point in the run (if any) and streams it to the GUI. */
   metric(key: string, step: number, value: number, tokens?: number | null): void;
   log(message: string, level?: LogLevel): void;
+  /** Passes the events of jobs this job runs itself (a plan's jobs) on to the host as they are. */
+  forward(event: JobEvent): void;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind has its own config type
@@ -229,6 +231,7 @@ export class JobRunner {
         });
       },
       log: (message, level = 'info') => this.emitLog(jobId, message, level),
+      forward: (event) => emit(event),
     };
 
     let outcome: { status: 'done'; result: unknown } | { status: 'failed' | 'cancelled'; error: string };

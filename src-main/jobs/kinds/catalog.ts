@@ -341,6 +341,13 @@ export const EvalConfig = z.strictObject({
 });
 export type EvalConfig = z.output<typeof EvalConfig>;
 
+/** Run a plan file (the batch runner) inside the worker; the plan's jobs report as jobs of their own. */
+export const PlanJobConfig = z.strictObject({
+  /** A plan file in the shipped plans folder or the workspace's `plans/` folder. */
+  file: z.string().min(1).max(4096),
+});
+export type PlanJobConfig = z.output<typeof PlanJobConfig>;
+
 function spec<S extends z.ZodType>(s: JobKindSpec<S>): JobKindSpec<S> {
   return s;
 }
@@ -409,6 +416,15 @@ export const JOB_KINDS = {
       'the routing table.',
     createsRun: true,
     config: UpcycleConfig,
+  }),
+  plan: spec({
+    kind: 'plan',
+    title: 'Run an experiment plan',
+    description:
+      "Runs a plan's jobs in dependency order under its experiment, sharing identical jobs between variants; " +
+      'finished jobs are skipped and interrupted ones resumed when the plan is run again.',
+    createsRun: false,
+    config: PlanJobConfig,
   }),
 } as const;
 

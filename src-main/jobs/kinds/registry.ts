@@ -13,4 +13,5 @@ export const JOB_REGISTRY: JobRegistry & Record<JobKindName, () => Promise<JobFn
   expand: async () => (await import('./expand.js')).runExpand,
   route: async () => (await import('./route.js')).runRoute,
   upcycle: async () => (await import('./upcycle.js')).runUpcycle,
+  plan: async () => (await import('./plan.js')).runPlanJob,
 };

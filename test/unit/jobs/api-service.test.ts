@@ -149,8 +149,18 @@ describe('API service', () => {
     const { kinds } = (await service.call('jobs.kinds', {})) as {
       kinds: { kind: string; createsRun: boolean }[];
     };
-    expect(kinds.map((k) => k.kind)).toEqual(['demo', 'pretrain', 'prepare', 'eval', 'expand', 'route', 'upcycle']);
-    expect(kinds.every((k) => k.createsRun)).toBe(true);
+    expect(kinds.map((k) => k.kind)).toEqual([
+      'demo',
+      'pretrain',
+      'prepare',
+      'eval',
+      'expand',
+      'route',
+      'upcycle',
+      'plan',
+    ]);
+    // every kind records a run, except the plan runner (its jobs do)
+    expect(kinds.filter((k) => !k.createsRun).map((k) => k.kind)).toEqual(['plan']);
     expect(await service.call('backends.list', {})).toEqual({
       backends: [{ name: 'cpu', status: 'ok', detail: 'reference' }],
     });
