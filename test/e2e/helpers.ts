@@ -1,5 +1,7 @@
 /** Shared E2E plumbing: renderer build, seeded workspace, Chromium launch, screenshots. */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,4 +120,27 @@ export function seedWorkspace(): SeededWorkspace {
   db.createRun({ kind: 'eval', variant: 'dense-sft', seed: 1 });
   ws.close();
   return { dir, trainRunId: train.id, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A workspace holding a finished run of the shipped smoke plan (every stage, five variants) —
+ * what the stage views show. Built once with the CLI (`dist/`, made by `npm run build`) into a
+ * temporary folder keyed by the plan's content, and reused by later E2E files of the same run
+ * (they run one after another): a rerun of `upit run` on it is a no-op.
+ */
+export function smokeWorkspace(): string {
+  const plan = path.join(repoRoot, 'resources', 'plans', 'smoke.yaml');
+  const key = createHash('sha256').update(readFileSync(plan)).digest('hex').slice(0, 12);
+  const dir = path.join(os.tmpdir(), `upit-e2e-smoke-${key}`);
+  const r = spawnSync(
+    process.execPath,
+    [path.join(repoRoot, 'bin', 'upit.js'), 'run', plan, '--workspace', dir],
+    {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
+  if (r.status !== 0) throw new Error(`smoke plan failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return dir;
 }
