@@ -7,7 +7,8 @@
  * on every app:// response, navigation and new windows denied, permission requests denied,
  * every IPC message's sender frame and arguments checked.
  *
- * argv: [--workspace DIR] (default: $UPIT_WORKSPACE or ~/.upit/workspace).
+ * argv: [--workspace DIR] (default: $UPIT_WORKSPACE or ~/.upit/workspace) [--batch PLAN]: with
+ * --batch no window opens; the plan runs on the workspace and the app exits with its status.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +46,21 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 async function main(): Promise<void> {
   const electron: ElectronMain = await loadElectron();
   const { app, BrowserWindow, Menu, dialog, ipcMain, protocol, session } = electron;
+
+  const batch = argValue('--batch');
+  if (batch !== null) {
+    const { runBatch } = await import('./batch.js');
+    const { defaultWorkspaceDir } = await import('../../store/index.js');
+    const controller = new AbortController();
+    process.on('SIGINT', () => controller.abort());
+    const code = await runBatch({
+      plan: batch,
+      workspace: argValue('--workspace') ?? defaultWorkspaceDir(),
+      signal: controller.signal,
+    });
+    app.exit(code);
+    return;
+  }
 
   protocol.registerSchemesAsPrivileged([
     { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
@@ -188,12 +204,15 @@ async function main(): Promise<void> {
       properties: ['openFile'],
       filters: [{ name: 'Plans', extensions: ['yaml', 'yml'] }],
     });
-    if (r.canceled || r.filePaths.length === 0) return;
-    await dialog.showMessageBox(win, {
-      type: 'info',
-      message: 'Batch plans cannot run in this build yet',
-      detail: 'The plan runner is not part of this build; nothing was started.',
-    });
+    if (r.canceled || r.filePaths.length === 0 || !current) return;
+    try {
+      const { readFileSync } = await import('node:fs');
+      // the plan is validated and saved into the workspace's plans/ folder, then run by the worker
+      await current.service.call('plans.run', { text: readFileSync(r.filePaths[0]!, 'utf8') });
+      broadcast({ type: 'ui.command', command: 'show-view', view: 'experiments', at: Date.now() });
+    } catch (e) {
+      dialog.showErrorBox('Run batch plan', e instanceof Error ? e.message : String(e));
+    }
   }
 
   const template: MenuItemOptions[] = [
