@@ -47,14 +47,7 @@ export function registerPlan(program: Command): void {
             name: p.name,
             variants: p.variants.map((v) => ({ name: v.name, kind: v.kind })),
             seeds: p.seeds,
-            jobs: jobs.map((j) => ({
-              key: j.node.key,
-              kind: j.node.kind,
-              seed: j.node.seed,
-              deps: j.node.deps,
-              terminalOf: j.node.terminalOf,
-              usedBy: j.node.usedBy,
-            })),
+            jobs: jobs.map(jobJson),
           }) + '\n',
         );
         return;

@@ -141,6 +141,27 @@ export const DataConfig = DataSource.default({
 });
 export type DataConfig = z.output<typeof DataConfig>;
 
+/** The optimizer and batching options Stage 1 and Stage 4 share (AdamW, cosine with warm-up). */
+const FineTuneFields = {
+  warmupRatio: z.number().min(0).max(0.5).default(0.03),
+  weightDecay: z.number().min(0).max(1).default(0),
+  clipNorm: z.number().min(0).default(1),
+  batchSize: z.number().int().min(1).max(4096).default(16),
+  gradAccum: z.number().int().min(1).max(1024).default(1),
+  maxSeqLen: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 16)
+    .default(256),
+};
+
+/** How the stages that score a model evaluate it. */
+const EvalFields = {
+  evalBatchSize: z.number().int().min(1).max(4096).default(32),
+  evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
+};
+
 /** Stage 1: instruction-tune the base model and score every checkpoint on every domain. */
 export const PrepareConfig = z.strictObject({
   backend: BackendRequest.default('auto'),
@@ -154,21 +175,10 @@ export const PrepareConfig = z.strictObject({
   epochs: z.number().positive().max(100).default(2),
   /** Default: 2e-4 (LoRA) / 2e-5 (FFN), the paper's rates for 7B models. */
   lr: z.number().positive().max(1).optional(),
-  warmupRatio: z.number().min(0).max(0.5).default(0.03),
-  weightDecay: z.number().min(0).max(1).default(0),
-  clipNorm: z.number().min(0).default(1),
-  batchSize: z.number().int().min(1).max(4096).default(16),
-  gradAccum: z.number().int().min(1).max(1024).default(1),
-  maxSeqLen: z
-    .number()
-    .int()
-    .min(8)
-    .max(1 << 16)
-    .default(256),
+  ...FineTuneFields,
   /** Checkpoint cadence in epochs (0.25 → 8 checkpoints over 2 epochs). */
   checkpointEvery: z.number().positive().max(100).default(0.25),
-  evalBatchSize: z.number().int().min(1).max(4096).default(32),
-  evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
+  ...EvalFields,
   /** Also score the base model before training (step 0 of the table). */
   evalBase: z.boolean().default(true),
 });
@@ -287,21 +297,10 @@ export const UpcycleConfig = z
     auxCoef: z.number().min(0).max(100).default(0.01),
     /** Coefficient of the router z-loss (0: off). */
     zCoef: z.number().min(0).max(100).default(0),
-    warmupRatio: z.number().min(0).max(0.5).default(0.03),
-    weightDecay: z.number().min(0).max(1).default(0),
-    clipNorm: z.number().min(0).default(1),
-    batchSize: z.number().int().min(1).max(4096).default(16),
-    gradAccum: z.number().int().min(1).max(1024).default(1),
-    maxSeqLen: z
-      .number()
-      .int()
-      .min(8)
-      .max(1 << 16)
-      .default(256),
+    ...FineTuneFields,
     /** Checkpoint cadence in epochs. */
     checkpointEvery: z.number().positive().max(100).default(1),
-    evalBatchSize: z.number().int().min(1).max(4096).default(32),
-    evalMaxNewTokens: z.number().int().min(1).max(4096).default(48),
+    ...EvalFields,
   })
   .superRefine((c, ctx) => {
     const need = (key: 'poolRun' | 'prepareRun' | 'numExperts', why: string) => {

@@ -22,7 +22,7 @@ import { loadAnyModel, type AnyLoadedModel } from '../../model/load-any.js';
 import { useBackend } from '../../tensor/backend.js';
 import type { JobContext } from '../job-runner.js';
 import type { EvalConfig } from './catalog.js';
-import { runDirectory } from './job-io.js';
+import { recordScores, runDirectory } from './job-io.js';
 import { loadEvalItems } from './prepare.js';
 
 export interface EvalJobResult {
@@ -99,18 +99,7 @@ export async function runEval(config: EvalConfig, ctx: JobContext): Promise<Eval
         },
       },
     );
-    store.addEvaluations(
-      result.perDomain.map((d) => ({
-        runId,
-        modelRef: dir,
-        domain: d.domain,
-        metric: d.metric,
-        score: d.score,
-        n: d.n,
-        ciLow: d.ciLow,
-        ciHigh: d.ciHigh,
-      })),
-    );
+    recordScores(ctx, result, { modelRef: dir });
     const routing = moe
       ? await recordRoutingAnalysis(ctx, moe, items, {
           batchSize: config.batchSize,

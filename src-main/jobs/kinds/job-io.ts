@@ -7,6 +7,7 @@ import { join, relative, sep } from 'node:path';
 import { UserError } from '../../common/errors.js';
 import { fileSha256, type Store } from '../../store/index.js';
 import type { JobContext } from '../job-runner.js';
+import type { EvalResult } from '../../eval/index.js';
 
 export interface RunDirectory {
   store: Store;
@@ -72,4 +73,40 @@ export async function recordCheckpoint(
     tag: c.reason,
   });
   return row.id;
+}
+
+/**
+ * Stores an evaluation against the job's run (at a checkpoint, or of a model reference), logs
+ * the primary scores as metrics `eval/<domain>` and `eval/average` at `step` when given, and
+ * returns the one-line summary (`arith 12.0 · … · avg 20.5`).
+ */
+export function recordScores(
+  ctx: JobContext,
+  result: Pick<EvalResult, 'perDomain' | 'average'>,
+  at: { checkpointId?: number | null; modelRef: string; step?: number },
+): string {
+  const { store, runId } = runDirectory(ctx);
+  store.addEvaluations(
+    result.perDomain.map((d) => ({
+      runId,
+      checkpointId: at.checkpointId ?? null,
+      modelRef: at.modelRef,
+      domain: d.domain,
+      metric: d.metric,
+      score: d.score,
+      n: d.n,
+      ciLow: d.ciLow,
+      ciHigh: d.ciHigh,
+    })),
+  );
+  if (at.step !== undefined) {
+    for (const d of result.perDomain) if (d.primary) ctx.metric(`eval/${d.domain}`, at.step, d.score);
+    ctx.metric('eval/average', at.step, result.average);
+  }
+  return (
+    result.perDomain
+      .filter((d) => d.primary)
+      .map((d) => `${d.domain} ${(100 * d.score).toFixed(1)}`)
+      .join(' · ') + ` · avg ${(100 * result.average).toFixed(1)}`
+  );
 }

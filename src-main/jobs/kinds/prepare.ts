@@ -18,7 +18,7 @@ import { useBackend } from '../../tensor/backend.js';
 import { prepareExperts } from '../../upit/prepare.js';
 import type { JobContext } from '../job-runner.js';
 import type { DataConfig, PrepareConfig } from './catalog.js';
-import { recordCheckpoint, reportStep, runDirectory } from './job-io.js';
+import { recordCheckpoint, recordScores, reportStep, runDirectory } from './job-io.js';
 
 export interface PrepareResult {
   checkpoints: number;
@@ -88,27 +88,9 @@ export async function runPrepare(config: PrepareConfig, ctx: JobContext): Promis
   const table = new Map<number, Map<string, number>>();
 
   const record = (result: EvalResult, step: number, checkpointId: number | null, modelRef: string): void => {
-    store.addEvaluations(
-      result.perDomain.map((d) => ({
-        runId,
-        checkpointId,
-        modelRef,
-        domain: d.domain,
-        metric: d.metric,
-        score: d.score,
-        n: d.n,
-        ciLow: d.ciLow,
-        ciHigh: d.ciHigh,
-      })),
-    );
-    for (const d of result.perDomain) if (d.primary) ctx.metric(`eval/${d.domain}`, step, d.score);
-    ctx.metric('eval/average', step, result.average);
+    const line = recordScores(ctx, result, { checkpointId, modelRef, step });
     table.set(step, primaryScores(result));
-    const line = result.perDomain
-      .filter((d) => d.primary)
-      .map((d) => `${d.domain} ${(100 * d.score).toFixed(1)}`)
-      .join(' · ');
-    ctx.log(`${modelRef}: ${line} · avg ${(100 * result.average).toFixed(1)}`);
+    ctx.log(`${modelRef}: ${line}`);
   };
 
   try {

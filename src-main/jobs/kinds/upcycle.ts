@@ -38,7 +38,7 @@ import {
 } from './expert-pool.js';
 import type { ExpertWeights } from '../../upit/route.js';
 import { DEFAULT_LORA, initLora } from '../../model/lora.js';
-import { recordCheckpoint, reportStep, runDirectory } from './job-io.js';
+import { recordCheckpoint, recordScores, reportStep, runDirectory } from './job-io.js';
 import { loadInstructionData } from './prepare.js';
 import { routerTensorName } from './route.js';
 
@@ -256,30 +256,12 @@ export async function runUpcycle(config: UpcycleConfig, ctx: JobContext): Promis
           signal: ctx.signal,
           onProgress: (p) => ctx.progress({ step: p.done, total: p.total, phase: 'evaluation' }),
         });
-        store.addEvaluations(
-          evalResult.perDomain.map((d) => ({
-            runId,
-            checkpointId: modelCk,
-            modelRef: `runs/${runId}/${MODEL_DIR}`,
-            domain: d.domain,
-            metric: d.metric,
-            score: d.score,
-            n: d.n,
-            ciLow: d.ciLow,
-            ciHigh: d.ciHigh,
-          })),
-        );
-        for (const d of evalResult.perDomain)
-          if (d.primary) ctx.metric(`eval/${d.domain}`, result.steps, d.score);
-        ctx.metric('eval/average', result.steps, evalResult.average);
-        ctx.log(
-          'scores: ' +
-            evalResult.perDomain
-              .filter((d) => d.primary)
-              .map((d) => `${d.domain} ${(100 * d.score).toFixed(1)}`)
-              .join(' · ') +
-            ` · avg ${(100 * evalResult.average).toFixed(1)}`,
-        );
+        const line = recordScores(ctx, evalResult, {
+          checkpointId: modelCk,
+          modelRef: `runs/${runId}/${MODEL_DIR}`,
+          step: result.steps,
+        });
+        ctx.log(`scores: ${line}`);
         const rm = asRoutingModel(loaded);
         const routing = rm
           ? await recordRoutingAnalysis(ctx, rm, data.eval, {
