@@ -24,7 +24,8 @@ import {
 } from './svg.js';
 import type { ReportData, RoutingSection } from './types.js';
 
-const CSS = `
+/** The report's stylesheet (its hash is allowed by the hosts' CSP so the in-app preview is styled). */
+export const REPORT_CSS = `
 :root { color-scheme: light dark; --bg: #ffffff; --fg: #1f2328; --muted: #59636e; --border: #d1d9e0;
   --head: #f6f8fa; --best: #dafbe1; --pos: #1a7f37; --neg: #cf222e; --note: #fff8c5; --note-border: #d4a72c; }
 @media (prefers-color-scheme: dark) {
@@ -441,7 +442,7 @@ export function renderHtml(data: ReportData): string {
     '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">\n' +
     '<meta name="color-scheme" content="light dark">\n' +
-    `<title>${esc(data.title)}</title>\n<style>${CSS}</style>\n</head>\n<body>\n<main>\n` +
+    `<title>${esc(data.title)}</title>\n<style>${REPORT_CSS}</style>\n</head>\n<body>\n<main>\n` +
     body.join('\n') +
     '\n</main>\n</body>\n</html>\n'
   );

@@ -17,6 +17,10 @@ const BENCHES: Record<string, { what: string; load: () => Promise<Bench> }> = {
     what: 'training step of top-2-of-8 LoRA-MoE and top-2-of-4 FFN-MoE against the dense step of the same base',
     load: async () => (await import('./moe.js')).benchMoe,
   },
+  compare: {
+    what: 'Compare view: group/sort/filter 1,000 runs and draw a 100,000-point curve at 1,000 px vs the naive way',
+    load: async () => (await import('./compare.js')).benchCompare,
+  },
   ingest: {
     what: 'metric ingest rows/s into SQLite: batched writer vs one row per transaction',
     load: async () => (await import('./ingest.js')).benchIngest,

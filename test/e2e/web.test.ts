@@ -71,7 +71,7 @@ describe('web host in Chromium', () => {
     await page.getByText('Live updates on').waitFor();
   });
 
-  it('reaches every view with the keyboard and shows what each will hold', async () => {
+  it('reaches every view with the keyboard', async () => {
     const views = ['Experiments', 'Checkpoints', 'Expansion', 'Router', 'Runs', 'Compare', 'Reports'];
     await page.locator('body').click({ position: { x: 600, y: 5 } });
     for (const [i, label] of views.entries()) {
@@ -79,8 +79,8 @@ describe('web host in Chromium', () => {
       const link = page.getByRole('link', { name: new RegExp(`^${label}`) });
       await expect.poll(() => link.getAttribute('aria-current')).toBe('page');
       expect(await page.locator('h1').textContent()).toBe(label);
-      if (label !== 'Runs')
-        await page.getByRole('status').filter({ hasText: 'This view will show' }).waitFor();
+      // each view renders its content or its empty state (this workspace has no stage runs)
+      await page.locator('main :is(h2, [role=status])').first().waitFor();
       await page.screenshot({ path: screenshotPath(`view-${i + 1}-${label.toLowerCase()}`) });
     }
     // the sidebar itself: arrows move the focus, Enter opens

@@ -3,6 +3,7 @@
  * must be the top frame of one of our windows showing our app:// origin.
  */
 import type { IpcMainInvokeEventLike } from './electron-api.js';
+import { REPORT_STYLE_SOURCE } from '../csp.js';
 
 export const APP_SCHEME = 'app';
 export const APP_HOST = 'workbench';
@@ -12,7 +13,7 @@ export const APP_ENTRY = `${APP_ORIGIN}/index.html`;
 export const ELECTRON_CSP = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self'",
+  `style-src 'self' ${REPORT_STYLE_SOURCE}`,
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'self'",

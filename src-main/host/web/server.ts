@@ -10,6 +10,7 @@
  * requests); API calls must be JSON POSTs. Strict CSP and nosniff on every response;
  * static files only from the renderer's build directory.
  */
+import { REPORT_STYLE_SOURCE } from '../csp.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
@@ -54,7 +55,7 @@ export function contentSecurityPolicy(port: number): string {
     "default-src 'none'",
     "script-src 'self'",
     // inline style attributes too: Svelte sets styles through the CSSOM, which CSP allows
-    "style-src 'self'",
+    `style-src 'self' ${REPORT_STYLE_SOURCE}`,
     "img-src 'self' data:",
     "font-src 'self'",
     `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
@@ -243,7 +244,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         return;
       }
       res.setHeader('Set-Cookie', `${cookieName()}=${token}; HttpOnly; SameSite=Strict; Path=/`);
-      res.writeHead(303, { Location: pathname });
+      // back to the page without the token — a path on this server only (`//host/…` or `/\host`
+      // would send the browser elsewhere)
+      res.writeHead(303, { Location: /^\/(?![/\\])/.test(pathname) ? pathname : '/' });
       res.end();
       return;
     }
