@@ -15,6 +15,38 @@ export function tempPathFor(target: string): string {
   return `${target}.tmp-${process.pid}-${seq}`;
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporaries of `target` (`<target>.tmp-<pid>…`, files or directories) whose writer
+ * process is gone — what a killed writer leaves behind (a whole model's worth of bytes for a
+ * weights file). Writers call it before writing `target` again; temporaries of live processes
+ * (another writer, this one) are left alone.
+ */
+export function removeDeadTemps(target: string): void {
+  const dir = path.dirname(target);
+  const prefix = `${path.basename(target)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)(?:-\d+)?$/.exec(name.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
+    rmQuiet(path.join(dir, name));
+  }
+}
+
 /** fsync a directory so a rename in it is durable; best-effort where unsupported. */
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
@@ -68,6 +100,7 @@ export function ioError(p: string, what: string, e: unknown): Error {
 
 /** Atomically replace `target` with `data`. */
 export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+  removeDeadTemps(target);
   const tmp = tempPathFor(target);
   let fd: number | undefined;
   try {

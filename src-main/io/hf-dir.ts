@@ -5,7 +5,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileError, isUserError, UserError } from '../common/errors.js';
-import { fsyncDir, ioError, readJsonObject, replaceDir, rmQuiet, writeFileAtomic } from './atomic.js';
+import {
+  fsyncDir,
+  ioError,
+  readJsonObject,
+  removeDeadTemps,
+  replaceDir,
+  rmQuiet,
+  writeFileAtomic,
+} from './atomic.js';
 import type { HostTensor } from './host-tensor.js';
 import { loadTokenizer, saveTokenizer, TOKENIZER_FILE, type Tokenizer } from './tokenizer.js';
 import { openWeights, writeWeights, type WeightSource } from './weights.js';
@@ -63,6 +71,7 @@ const TOKENIZER_FILES = new Set([
 export function writeHfDir(dir: string, opts: WriteHfDirOptions): void {
   const target = path.resolve(dir);
   const tmp = `${target}.tmp-${process.pid}`;
+  removeDeadTemps(target);
   rmQuiet(tmp);
   try {
     fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileError } from '../common/errors.js';
-import { fsyncDir, ioError, tempPathFor, unlinkQuiet, writeFully } from './atomic.js';
+import { fsyncDir, ioError, removeDeadTemps, tempPathFor, unlinkQuiet, writeFully } from './atomic.js';
 import { shapeSize, type HostTensor } from './host-tensor.js';
 import { isPlainObject, JsonError, parseJsonStrict } from './json-strict.js';
 
@@ -438,6 +438,7 @@ export class SafetensorsWriter {
     const { header, planned } = buildHeader(file, plan, this.dtype, opts.metadata);
     this.planned = planned;
     this.dataStart = header.length;
+    removeDeadTemps(file);
     this.tmp = tempPathFor(file);
     try {
       this.fd = fs.openSync(this.tmp, 'wx');

@@ -106,6 +106,9 @@ const ExpandSection = section(shapeOf(ExpandConfig), EXPAND_KEYS);
 const RouteSection = section(shapeOf(RouteConfig), ROUTE_KEYS);
 const UpcycleSection = section(shapeOf(UpcycleConfig), UPCYCLE_KEYS);
 
+/** Variants after sweeps are expanded (each becomes jobs: a bound on what a plan file can ask for). */
+export const MAX_VARIANTS = 1024;
+
 const SweepValue = z.union([z.number(), z.string(), z.boolean()]);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._=@+-]*$/;
 
@@ -201,10 +204,18 @@ export function parsePlan(text: string, file: string): Plan {
     }
     return file;
   };
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // e.g. the yaml library's ReferenceError on an alias bomb (resource exhaustion)
+    throw new UserError(`${file}: cannot read the plan: ${e instanceof Error ? e.message : String(e)}`);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw new UserError(
-      `${file}: a plan is a mapping (name, data, variants, …), got ${Array.isArray(raw) ? 'a list' : typeof raw}`,
+      `${file}: a plan is a mapping (name, data, variants, …), got ${
+        Array.isArray(raw) ? 'a list' : raw === null || raw === undefined ? 'an empty document' : typeof raw
+      }`,
     );
   const parsed = PlanSchema.safeParse(raw);
   if (!parsed.success) {
@@ -239,6 +250,13 @@ export function parsePlan(text: string, file: string): Plan {
       upcycle: { ...('upcycle' in o ? o.upcycle : {}) },
     };
     const sweep = 'sweep' in o && o.sweep ? Object.entries(o.sweep) : [];
+    const count = sweep.reduce((n, [, vs]) => n * vs.length, 1);
+    if (variants.length + count > MAX_VARIANTS)
+      throw planError(
+        locate,
+        ['variants', index, 'sweep'],
+        `expands the plan to ${variants.length + count} variants; a plan has at most ${MAX_VARIANTS}`,
+      );
     let combos: { suffix: string; data: Record<string, unknown>; set: [Stage, string, unknown][] }[] = [
       { suffix: '', data: {}, set: [] },
     ];
