@@ -18,6 +18,8 @@ import { jobKindSpec, listJobKinds } from './kinds/catalog.js';
 import { JobTracker } from './job-tracker.js';
 import type { JobsPort, RunsRepository } from './ports.js';
 import type { Store } from '../store/index.js';
+import { resourcePath } from '../common/paths.js';
+import { pathOutside } from './confine.js';
 import { listPlans, planFileByName, savePlanText } from './plan/library.js';
 import { readPlanFile } from './plan/schema.js';
 import {
@@ -141,6 +143,13 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
         ]);
       }
       const valid = parseOrThrow(spec.config, config, `invalid ${kind} config`, 'bad_request', ['config']);
+      const out = pathOutside(valid as Record<string, unknown>, [deps.workspace.dir, resourcePath()]);
+      if (out) {
+        const message = `${out.value} is outside the workspace (${deps.workspace.dir}); copy it into the workspace first`;
+        throw new ApiError('bad_request', `config.${out.field}: ${message}`, [
+          { path: `config.${out.field}`, message },
+        ]);
+      }
       return { jobId: startJob(kind, valid as Record<string, unknown>) };
     },
     'jobs.cancel': ({ jobId }) => {

@@ -235,6 +235,7 @@ export class JobRunner {
     };
 
     let outcome: { status: 'done'; result: unknown } | { status: 'failed' | 'cancelled'; error: string };
+    let rejected = false;
     try {
       const fn = await load();
       signal.throwIfAborted();
@@ -246,12 +247,17 @@ export class JobRunner {
       } else {
         if (!(e instanceof UserError) && e instanceof Error && e.stack) this.emitLog(jobId, e.stack, 'error');
         outcome = { status: 'failed', error: errorMessage(e) };
+        rejected = e instanceof UserError && job.run.runId === undefined;
       }
     }
 
     try {
       sink?.close();
-      if (recorder && runId !== null) {
+      // a new run refused for bad input before it recorded anything leaves no trace: the error
+      // goes to the caller (CLI message, GUI job event), the workspace stays as it was
+      if (rejected && recorder?.discardIfEmpty && runId !== null && recorder.discardIfEmpty(runId))
+        runId = null;
+      else if (recorder && runId !== null) {
         recorder.finishRun(runId, {
           status: outcome.status,
           error: outcome.status === 'done' ? null : outcome.error,

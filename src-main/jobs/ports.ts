@@ -67,6 +67,11 @@ export interface RunRecorder {
   startRun(runId: number, info: { backend?: string | null; pid?: number }): void;
   finishRun(runId: number, outcome: { status: FinalRunStatus; error?: string | null }): void;
   metricSink(runId: number): MetricSink;
+  /**
+   * Deletes the run (and its empty folder) when it recorded nothing — no metric, checkpoint,
+   * evaluation or expert — and returns true; otherwise leaves it and returns false.
+   */
+  discardIfEmpty?(runId: number): boolean;
 }
 
 /** An open workspace: one directory, one database. */

@@ -2,6 +2,8 @@
  * The job layer's ports (ports.ts) on the workspace store (src-main/store): row types to
  * contract types, NaN to null, the contract's richer run filter on top of `listRuns`.
  */
+import { rmdirSync } from 'node:fs';
+import path from 'node:path';
 import {
   openWorkspace,
   type Checkpoint as StoreCheckpoint,
@@ -126,8 +128,20 @@ export function storeRunsRepository(db: Store): SyncRunsRepository {
   };
 }
 
-export function storeRunRecorder(db: Store): RunRecorder {
+export function storeRunRecorder(db: Store, wsDir?: string): RunRecorder {
   return {
+    discardIfEmpty: (runId) => {
+      if (!db.runIsEmpty(runId)) return false;
+      if (wsDir !== undefined) {
+        const dir = path.join(wsDir, 'runs', String(runId));
+        try {
+          rmdirSync(dir); // only when empty: files a job wrote are never removed here
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+        }
+      }
+      return db.deleteRun(runId);
+    },
     createRun: (run) =>
       db.createRun({
         // the store checks the kind against its vocabulary (RUN_KINDS)
@@ -164,7 +178,7 @@ export function openWorkspaceHandle(dir: string, opts: { create: boolean }): Syn
     dir: ws.dir,
     store: ws.db,
     runs: storeRunsRepository(ws.db),
-    recorder: storeRunRecorder(ws.db),
+    recorder: storeRunRecorder(ws.db, ws.dir),
     close: () => ws.close(),
   };
 }

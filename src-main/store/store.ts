@@ -443,6 +443,13 @@ export class Store {
     return toRun(row);
   }
 
+  /** True when the run has no metric, checkpoint, evaluation, expert, bucket or routing row. */
+  runIsEmpty(id: number): boolean {
+    return ['metrics', 'checkpoints', 'evaluations', 'experts', 'seed_buckets', 'routing_stats'].every(
+      (t) => this.q(`SELECT 1 FROM ${t} WHERE run_id = ? LIMIT 1`).get(id) === undefined,
+    );
+  }
+
   /** Deletes the run and every row that belongs to it (children's parent becomes null). Files are the caller's. */
   deleteRun(id: number): boolean {
     return this.q('DELETE FROM runs WHERE id = ?').run(id).changes > 0;
