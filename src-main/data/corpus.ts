@@ -5,21 +5,73 @@
  *     shuffled "epochs", so every fact is in the corpus once it has ~(#entities / knowledge share)
  *     documents and is repeated with varied wording after that;
  *   - arith: worked word problems ("… 5+3=8. 8-2=6. So the answer is 6.") and equation drills;
- *   - code: programs with their output ("Program:\n…\nOutput: 7") and expression facts.
- * Arith/code documents span all difficulty levels; any whose problem or program is an eval
- * prompt is skipped (no eval contamination). The stream is sequential, so a corpus of n
- * documents is a prefix of every longer one.
+ *   - code: programs with their output ("Program:\n…\nOutput: 7") and expression facts;
+ *   - instruct: 1–3 question/answer pairs in the instruction template, joined by RESPONSE_END
+ *     ("Q: <prompt>\nA: <response>\nQ: …\nA: …"), each pair from a domain drawn uniformly:
+ *     arith (chain-of-thought response as in SFT), code ("What does this print?\n<program>"),
+ *     qa (a question about a training question key) and mc (the same, rendered with four options
+ *     as the suite renders MC prompts, the answer being the option's text). This is what lets
+ *     the base model answer in the evaluation template at all (it never sees an eval item).
+ * Arith/code documents and pairs span all difficulty levels (LEVEL_WEIGHTS: mostly 1–3); any
+ * whose problem or program is in `avoid` (eval prompts) is skipped. QA/MC pairs only ask about the `trainKeys` given (never a held-out
+ * key), never in a key's last phrasing (held out of training at difficulty 5), and any whose
+ * normalised "question => answer" is in `heldPairs` is skipped. The stream is sequential, so a
+ * corpus of n documents is a prefix of every longer one.
  */
 import { Rng } from '../common/rng.js';
 import { UserError } from '../common/errors.js';
-import { arithDrillText, arithWorkedText, generateArithProblem } from './arith.js';
-import { generateCodeProblem, generateExpressionFact } from './code.js';
-import type { CorpusMix, CorpusOptions, EntityKind } from './types.js';
+import { arithDrillText, arithResponse, arithWorkedText, generateArithProblem } from './arith.js';
+import { CODE_PROMPT_HEADER, generateCodeProblem, generateExpressionFact } from './code.js';
+import { mcItem, type QuestionKey } from './knowledge.js';
+import { formatPrompt, normalizeAnswer, RESPONSE_END } from './template.js';
+import type { CorpusMix, CorpusOptions, DomainName, EntityKind } from './types.js';
 import { fill, relationSpec, type WorldIndex } from './world.js';
 
 export const DEFAULT_CORPUS_DOCS = 2000;
-export const DEFAULT_MIX: CorpusMix = { knowledge: 0.6, arith: 0.2, code: 0.2 };
+export const DEFAULT_MIX: CorpusMix = { knowledge: 0.45, arith: 0.2, code: 0.1, instruct: 0.25 };
 export const MAX_DOC_BYTES = 250;
+/** Most question/answer pairs in one instruct document. */
+export const MAX_INSTRUCT_PAIRS = 3;
+const INSTRUCT_DOMAINS: readonly DomainName[] = ['arith', 'code', 'qa', 'mc'];
+
+/**
+ * How often each difficulty level (1..5) is drawn for arith/code documents and instruct pairs:
+ * every level is in the corpus, the easier ones more often (a tiny model learns to copy and add
+ * small numbers before it can do anything with long chains).
+ */
+export const LEVEL_WEIGHTS: readonly number[] = [0.3, 0.3, 0.2, 0.1, 0.1];
+
+function corpusLevel(rng: Rng): number {
+  let u = rng.next();
+  for (let i = 0; i < LEVEL_WEIGHTS.length - 1; i++) {
+    u -= LEVEL_WEIGHTS[i]!;
+    if (u < 0) return i + 1;
+  }
+  return LEVEL_WEIGHTS.length;
+}
+
+/** What the corpus must not contain, and what its instruct documents may ask about. */
+export interface CorpusGuard {
+  /** Arithmetic eval prompts and eval programs (exact text): never in a document. */
+  avoid: ReadonlySet<string>;
+  /** Question keys of the training split: the only keys QA/MC instruct pairs ask about. */
+  trainKeys: readonly QuestionKey[];
+  /** `questionAnswerKey()`s of held-out questions: no QA/MC instruct pair has one. */
+  heldPairs: ReadonlySet<string>;
+}
+
+/** Normalised "question => answer" of a QA/MC item (MC: the question line without the options). */
+export function questionAnswerKey(prompt: string, answer: string): string {
+  const question = prompt.split('\n')[0]!;
+  return `${question.trim().toLowerCase().replace(/\s+/g, ' ')}=>${normalizeAnswer(answer)}`;
+}
+
+/** One instruction-template pair: `formatPrompt(prompt) + response` is its text. */
+export interface InstructPair {
+  domain: DomainName;
+  prompt: string;
+  response: string;
+}
 
 const INTRO: Record<EntityKind, string[]> = {
   country: ['{s} is a country.'],
@@ -61,18 +113,98 @@ export class CorpusStream {
   private epoch: string[] = [];
   private readonly mix: CorpusMix;
   private readonly people: string[];
+  /** Training keys with the last phrasing dropped (it is eval-only at difficulty 5). */
+  private readonly trainKeys: QuestionKey[];
 
   constructor(
     seed: number,
     private readonly index: WorldIndex,
     mix: CorpusMix,
-    private readonly avoid: ReadonlySet<string>,
+    private readonly guard: CorpusGuard,
   ) {
-    const total = mix.knowledge + mix.arith + mix.code;
-    this.mix = { knowledge: mix.knowledge / total, arith: mix.arith / total, code: mix.code / total };
-    this.rng = Rng.derive(seed, `corpus:${this.mix.knowledge.toFixed(6)}:${this.mix.arith.toFixed(6)}`);
+    const total = mix.knowledge + mix.arith + mix.code + mix.instruct;
+    this.mix = {
+      knowledge: mix.knowledge / total,
+      arith: mix.arith / total,
+      code: mix.code / total,
+      instruct: mix.instruct / total,
+    };
+    const m = this.mix;
+    this.rng = Rng.derive(
+      seed,
+      `corpus:${m.knowledge.toFixed(6)}:${m.arith.toFixed(6)}:${m.instruct.toFixed(6)}`,
+    );
     this.entities = index.world.entities.map((e) => e.name);
     this.people = index.entities('person');
+    this.trainKeys = guard.trainKeys.map((k) => ({
+      ...k,
+      questions: k.questions.length < 2 ? k.questions : k.questions.slice(0, -1),
+    }));
+  }
+
+  private arithProblem(level: number) {
+    for (;;) {
+      const p = generateArithProblem(this.rng, level, this.people);
+      if (!this.guard.avoid.has(p.prompt)) return p;
+    }
+  }
+
+  private codeProblem(level: number) {
+    for (;;) {
+      const p = generateCodeProblem(this.rng, level);
+      if (!this.guard.avoid.has(p.program)) return p;
+    }
+  }
+
+  /** One question/answer pair from the training side of a uniformly drawn domain. */
+  instructPair(): InstructPair {
+    const rng = this.rng;
+    let domain = INSTRUCT_DOMAINS[rng.int(INSTRUCT_DOMAINS.length)]!;
+    if ((domain === 'qa' || domain === 'mc') && this.trainKeys.length === 0) domain = 'arith';
+    const level = corpusLevel(rng);
+    if (domain === 'arith') {
+      const p = this.arithProblem(level);
+      return { domain, prompt: p.prompt, response: arithResponse(p, true) };
+    }
+    if (domain === 'code') {
+      const p = this.codeProblem(level);
+      return { domain, prompt: CODE_PROMPT_HEADER + p.program, response: p.output };
+    }
+    for (let attempt = 0; ; attempt++) {
+      if (attempt >= 1000) {
+        const p = this.arithProblem(level);
+        return { domain: 'arith', prompt: p.prompt, response: arithResponse(p, true) };
+      }
+      const k = this.trainKeys[rng.int(this.trainKeys.length)]!;
+      let pair: InstructPair | undefined;
+      if (domain === 'qa') {
+        pair = {
+          domain,
+          prompt: fill(k.questions[rng.int(k.questions.length)]!, k.subject),
+          response: k.answer,
+        };
+      } else {
+        // difficulty ≥ 3 draws "near" distractors; 4 keeps the (already trimmed) phrasings
+        const item = mcItem(this.index, k, 'train', Math.min(level, 4), rng);
+        if (item) pair = { domain, prompt: item.prompt, response: item.answer };
+      }
+      if (pair && !this.guard.heldPairs.has(questionAnswerKey(pair.prompt, pair.response))) return pair;
+    }
+  }
+
+  /** 1–MAX_INSTRUCT_PAIRS pairs in the template, joined by RESPONSE_END, within MAX_DOC_BYTES. */
+  private instructDocument(): string {
+    const pairs = 1 + this.rng.int(MAX_INSTRUCT_PAIRS);
+    const texts: string[] = [];
+    let length = -RESPONSE_END.length;
+    while (texts.length < pairs) {
+      const p = this.instructPair();
+      const text = formatPrompt(p.prompt) + p.response;
+      if (texts.length > 0 && length + RESPONSE_END.length + text.length > MAX_DOC_BYTES) break;
+      texts.push(text);
+      length += RESPONSE_END.length + text.length;
+    }
+    return texts.join(RESPONSE_END);
   }
 
   private next(): string {
@@ -82,26 +214,21 @@ export class CorpusStream {
       if (this.epoch.length === 0) this.epoch = rng.shuffle([...this.entities]).reverse();
       return entityDocument(rng, this.index, this.epoch.pop()!);
     }
-    const level = 1 + rng.int(5);
+    if (u >= this.mix.knowledge + this.mix.arith + this.mix.code) return this.instructDocument();
+    const level = corpusLevel(rng);
     if (u < this.mix.knowledge + this.mix.arith) {
       if (rng.next() < 0.35) return arithDrillText(rng, level);
-      for (;;) {
-        const p = generateArithProblem(rng, level, this.people);
-        if (!this.avoid.has(p.prompt)) return arithWorkedText(p);
-      }
+      return arithWorkedText(this.arithProblem(level));
     }
     const form = rng.next();
     if (form < 0.2) {
       const facts = Array.from({ length: 3 + rng.int(3) }, () => generateExpressionFact(rng, level));
       return facts.map((f) => `${f.expr} is ${f.value}.`).join(' ');
     }
-    for (;;) {
-      const p = generateCodeProblem(rng, level);
-      if (this.avoid.has(p.program)) continue;
-      return form < 0.75
-        ? `Program:\n${p.program}\nOutput: ${p.output}`
-        : `The code\n${p.program}\nprints ${p.output}.`;
-    }
+    const p = this.codeProblem(level);
+    return form < 0.75
+      ? `Program:\n${p.program}\nOutput: ${p.output}`
+      : `The code\n${p.program}\nprints ${p.output}.`;
   }
 
   take(opts: CorpusOptions): string[] {
@@ -127,6 +254,7 @@ export function resolveMix(mix: Partial<CorpusMix> | undefined): CorpusMix {
     if (!Number.isFinite(v) || v < 0)
       throw new UserError(`corpus mix ${k} must be a non-negative number (got ${v})`);
   }
-  if (m.knowledge + m.arith + m.code <= 0) throw new UserError('corpus mix must have a positive weight');
+  if (m.knowledge + m.arith + m.code + m.instruct <= 0)
+    throw new UserError('corpus mix must have a positive weight');
   return m;
 }

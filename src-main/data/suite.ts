@@ -15,7 +15,7 @@ import { Rng } from '../common/rng.js';
 import { UserError } from '../common/errors.js';
 import { arithResponse, generateArithProblem } from './arith.js';
 import { CODE_PROMPT_HEADER, generateCodeProblem } from './code.js';
-import { CorpusStream, resolveMix } from './corpus.js';
+import { CorpusStream, questionAnswerKey, resolveMix, type CorpusGuard } from './corpus.js';
 import {
   activeKeys,
   enumerateKeys,
@@ -38,11 +38,13 @@ import {
   type SuiteOptions,
   type World,
 } from './types.js';
-import { DEFAULT_WORLD_SIZE, MIN_WORLD_SIZE, WorldIndex, generateWorld } from './world.js';
+import { DEFAULT_WORLD_SIZE, MIN_WORLD_SIZE, WorldIndex, fill, generateWorld } from './world.js';
 
 export const DEFAULT_DIFFICULTY: Difficulty = { arith: 2, code: 2, qa: 2, mc: 2 };
 export const DEFAULT_HELD_OUT_FRACTION = 0.3;
 const MAX_AUTO_WORLD_SIZE = 4000;
+/** Draws of each eval generator (per difficulty) kept out of the pre-training corpus. */
+export const CORPUS_AVOID_DRAWS = 1000;
 
 /** Normalisation used to compare prompts across splits: trimmed, lowercased, whitespace collapsed. */
 export function normalizePrompt(p: string): string {
@@ -263,20 +265,47 @@ export function buildSuite(opts: SuiteOptions): Suite {
   const trainClean = train.filter((ex) => !evalPrompts.has(normalizePrompt(ex.prompt)));
   Rng.derive(seed, 'train:order').shuffle(trainClean);
 
-  const avoid = new Set<string>([
-    ...evalItems.filter((e) => e.domain === 'arith').map((e) => e.prompt),
-    ...codeEvalPrograms,
-  ]);
+  // The corpus guard (built on first use): this suite's eval prompts, and every prompt an eval
+  // suite of this seed and world could draw — the first CORPUS_AVOID_DRAWS draws of each eval
+  // generator at every difficulty (an eval set is a subsequence of its generator's draws) — so
+  // the same corpus is clean for `upit eval` at any difficulty and size up to that many items.
+  let guard: CorpusGuard | undefined;
+  const corpusGuard = (): CorpusGuard => {
+    if (guard) return guard;
+    const avoid = new Set<string>([
+      ...evalItems.filter((e) => e.domain === 'arith').map((e) => e.prompt),
+      ...codeEvalPrograms,
+    ]);
+    const draws = Math.max(CORPUS_AVOID_DRAWS, 2 * evalPerDomain);
+    for (let d = 1; d <= 5; d++) {
+      const ar = Rng.derive(seed, 'arith:eval');
+      const co = Rng.derive(seed, 'code:eval');
+      for (let i = 0; i < draws; i++) {
+        avoid.add(generateArithProblem(ar, d, people).prompt);
+        avoid.add(generateCodeProblem(co, d).program);
+      }
+    }
+    const heldPairs = new Set<string>();
+    for (const q of keys) {
+      if (!held.has(q.key)) continue;
+      for (const t of q.questions) heldPairs.add(questionAnswerKey(fill(t, q.subject), q.answer));
+      for (const t of q.reverse) heldPairs.add(questionAnswerKey(fill(t, '', q.answer), q.subject));
+    }
+    for (const it of evalItems)
+      if (it.domain === 'qa' || it.domain === 'mc') heldPairs.add(questionAnswerKey(it.prompt, it.answer));
+    guard = { avoid, trainKeys: keys.filter((q) => !held.has(q.key)), heldPairs };
+    return guard;
+  };
   const streams = new Map<string, CorpusStream>();
   const pretrainCorpus = (sizeArg: number | CorpusOptions): string[] => {
     const co: CorpusOptions = typeof sizeArg === 'number' ? { docs: sizeArg } : sizeArg;
     if (co.docs !== undefined) checkCount('corpus docs', co.docs);
     if (co.bytes !== undefined) checkCount('corpus bytes', co.bytes);
     const mix = resolveMix(co.mix);
-    const key = `${mix.knowledge}:${mix.arith}:${mix.code}`;
+    const key = `${mix.knowledge}:${mix.arith}:${mix.code}:${mix.instruct}`;
     let stream = streams.get(key);
     if (!stream) {
-      stream = new CorpusStream(seed, index, mix, avoid);
+      stream = new CorpusStream(seed, index, mix, corpusGuard());
       streams.set(key, stream);
     }
     return stream.take(co);

@@ -121,11 +121,23 @@ export interface SuiteOptions {
   arithChainOfThought?: boolean;
 }
 
-/** Mixture weights of the pre-training corpus (normalised; default knowledge 0.6, arith 0.2, code 0.2). */
+/**
+ * Mixture weights of the pre-training corpus (normalised; default knowledge 0.45, arith 0.2,
+ * code 0.1, instruct 0.25 — see DEFAULT_MIX in corpus.ts).
+ */
 export interface CorpusMix {
+  /** Entity documents stating the world's facts. */
   knowledge: number;
+  /** Worked word problems and equation drills in running text. */
   arith: number;
+  /** Programs with their output and expression facts. */
   code: number;
+  /**
+   * Documents in the instruction template ("Q: …\nA: …", 1–3 pairs) drawn from the training
+   * side of all four domains: arith/code problems that are no eval prompt, QA/MC questions about
+   * training (never held-out) question keys.
+   */
+  instruct: number;
 }
 
 export interface CorpusOptions {

@@ -236,7 +236,7 @@ describe('pretrainCorpus', () => {
     expect(suite.pretrainCorpus({ docs: 10, bytes: 1e9 })).toHaveLength(10);
   });
 
-  it('has short ASCII documents with no blank lines, mixing knowledge, arithmetic and code', () => {
+  it('has short ASCII documents with no blank lines, mixing knowledge, arithmetic, code and Q/A', () => {
     const docs = suite.pretrainCorpus(2000);
     for (const d of docs) {
       expect(isAscii(d)).toBe(true);
@@ -249,11 +249,15 @@ describe('pretrainCorpus', () => {
     expect(share(/So the answer is|\d[-+*/]\d+=\d/)).toBeGreaterThan(0.1);
     expect(share(/print\(| is \d/)).toBeGreaterThan(0.1);
     expect(share(/^Program:\n/)).toBeGreaterThan(0.05);
+    expect(share(/^Q: .+\n(.+\n)*A: .+/)).toBeGreaterThan(0.1);
   });
 
   it('states every fact of the world (so held-out questions are answerable)', () => {
     const w = suite.world;
-    const docs = suite.pretrainCorpus({ docs: w.entities.length, mix: { knowledge: 1, arith: 0, code: 0 } });
+    const docs = suite.pretrainCorpus({
+      docs: w.entities.length,
+      mix: { knowledge: 1, arith: 0, code: 0, instruct: 0 },
+    });
     const docOf = new Map<string, string>();
     for (const e of w.entities) {
       const own = w.facts.filter((f) => f.subject === e.name);
@@ -269,16 +273,31 @@ describe('pretrainCorpus', () => {
     for (const e of w.entities) expect(mixed).toContain(e.name);
   });
 
-  it('never contains an eval arithmetic problem or eval program', () => {
+  it('never contains an eval arithmetic problem or eval program, nor one of a larger eval set', () => {
     const docs = suite.pretrainCorpus(4000);
     const text = docs.join('\n\n');
-    for (const it of suite.eval.filter((e) => e.domain === 'arith')) expect(text).not.toContain(it.prompt);
-    for (const it of suite.eval.filter((e) => e.domain === 'code')) {
-      const program = it.prompt.slice(it.prompt.indexOf('\n') + 1);
-      expect(
-        docs.some((d) => d.includes(`:\n${program}\n`) || d.includes(`code\n${program}\n`)),
-        program,
-      ).toBe(false);
+    // the corpus of a 100-item suite is also clean for a 250-item eval set of the same world
+    const larger = buildSuite({
+      seed: 7,
+      trainPerDomain: 1,
+      evalPerDomain: 250,
+      difficulty: { arith: 1, code: 1 },
+    });
+    expect(larger.world).toEqual(suite.world);
+    for (const s of [suite, larger]) {
+      for (const it of s.eval.filter((e) => e.domain === 'arith')) expect(text).not.toContain(it.prompt);
+      for (const it of s.eval.filter((e) => e.domain === 'code')) {
+        const program = it.prompt.slice(it.prompt.indexOf('\n') + 1);
+        expect(
+          docs.some(
+            (d) =>
+              d.includes(`:\n${program}\n`) ||
+              d.includes(`code\n${program}\n`) ||
+              d.includes(`?\n${program}\nA: `),
+          ),
+          program,
+        ).toBe(false);
+      }
     }
   });
 });
@@ -291,7 +310,12 @@ describe('CorpusStream', () => {
     for (let i = 0; i < 6000; i++) avoid.add(generateCodeProblem(rng, 1).program);
     const people = world.entities.filter((e) => e.kind === 'person').map((e) => e.name);
     for (let i = 0; i < 6000; i++) avoid.add(generateArithProblem(rng, 1, people).prompt);
-    const stream = new CorpusStream(1, new WorldIndex(world), { knowledge: 0, arith: 1, code: 1 }, avoid);
+    const stream = new CorpusStream(
+      1,
+      new WorldIndex(world),
+      { knowledge: 0, arith: 1, code: 1, instruct: 0 },
+      { avoid, trainKeys: [], heldPairs: new Set() },
+    );
     const docs = stream.take({ docs: 3000 });
     for (const d of docs) {
       const program = d.match(/^(?:Program:|The code)\n([\s\S]*)\n(?:Output: |prints )/)?.[1];
