@@ -1,10 +1,13 @@
 /**
- * Merge throughput benchmark: `npx tsx test/bench/merge.ts [megabytes]`
+ * Merge throughput benchmark: `npx tsx test/bench/merge.ts [megabytes] [threads]`
  *
  * Writes a Llama-shaped F32 model of ~300 MB (base + 2 fine-tuned variants) into a temp dir, then
  * prints, for each merge method, GB/s of merged parameters (output F32 bytes / wall time), against
  * a plain copy of the same bytes measured in the same run: reading the three weight files and
  * writing (and fsyncing) one output file of the model's size, i.e. the I/O the merge cannot avoid.
+ * Each method is measured twice: with the arithmetic on the calling thread (`threads: 0`, the
+ * figure comparable with the single-threaded copy), and with `threads` worker threads merging
+ * tensors (default `defaultMergeThreads()`; 0 skips it), which is labelled as such.
  * Also prints an in-memory memcpy of the model's bytes for scale, DARE mask generation speed
  * (uint32 threshold vs a float draw per element), and peak RSS (sampled during each merge, and the
  * process's VmHWM from /proc/self/status).
@@ -16,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { Rng } from '../../src-main/common/rng.js';
 import { SafetensorsWriter } from '../../src-main/io/safetensors.js';
 import { mergeModels } from '../../src-main/upit/merge/model.js';
+import { defaultMergeThreads } from '../../src-main/upit/merge/parallel.js';
 import { MaskStream } from '../../src-main/upit/merge/sparsify.js';
 
 interface Planned {
@@ -151,7 +155,7 @@ function maskBench(): { p: number; nsPerElem: number; floatNsPerElem: number }[]
   return res;
 }
 
-export async function benchMerge(targetMB = 300): Promise<void> {
+export async function benchMerge(targetMB = 300, threads = defaultMergeThreads()): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'upit-bench-merge-'));
   try {
     const { config, plan } = llamaPlan(targetMB * 1e6);
@@ -179,9 +183,15 @@ export async function benchMerge(targetMB = 300): Promise<void> {
           `vs ${mb.floatNsPerElem.toFixed(2)} ns/element (Rng.next() float per element)`,
       );
     }
+    const workers = `${threads} worker${threads === 1 ? '' : 's'}`;
     console.log(
       'merge of base + 2 models; each figure best of 2 runs, against the best of 2 copy baselines run ' +
-        'alongside it (read 3 weight files + write one of the model size + fsync), so machine load hits both',
+        'alongside it (read 3 weight files + write one of the model size + fsync, on one thread), so ' +
+        'machine load hits both. "this thread": the arithmetic on the calling thread (as before, reads ' +
+        `are issued asynchronously and overlap it); "${workers}": ${workers} merge${threads === 1 ? 's' : ''} ` +
+        'tensors while the ' +
+        'calling thread reads and writes (more threads than the copy: not a like-for-like ratio). ' +
+        'CPU s: all threads of the process. Bit-identical outputs either way.',
     );
 
     const methods: [string, Record<string, unknown>][] = [
@@ -192,14 +202,27 @@ export async function benchMerge(targetMB = 300): Promise<void> {
       ['ties', { weights: [0.5, 0.5], density: 0.2 }],
       ['dare_ties', { weights: [0.5, 0.5], drop: 0.5 }],
     ];
-    const baseRss = process.memoryUsage().rss;
+    const gb = bytes / 1e9;
+    const cpuS = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1e6;
+    console.log(
+      `${'method'.padEnd(17)} ${'run'.padEnd(11)} ${'wall s'.padStart(7)} ${'GB/s'.padStart(6)} ` +
+        `${'% of copy'.padStart(9)} ${'CPU s'.padStart(6)}  peak RSS MiB (+ during the run)`,
+    );
+    const row = (label: string, run: string, s: number, copyS: number, cpu: number, rss = '') =>
+      console.log(
+        `${label.padEnd(17)} ${run.padEnd(11)} ${s.toFixed(2).padStart(7)} ${(gb / s).toFixed(2).padStart(6)} ` +
+          `${`${((100 * copyS) / s).toFixed(0)}%`.padStart(9)} ${cpu.toFixed(2).padStart(6)}  ${rss}`,
+      );
     for (const [label, p] of methods) {
       const method = label.split(' ')[0]!;
-      let peak = process.memoryUsage().rss;
-      const merge = async (): Promise<number> => {
+      /** One merge: wall and CPU seconds (all threads), RSS before and at its peak. */
+      const merge = async (t: number) => {
+        const before = process.memoryUsage().rss;
+        let peak = before;
         const timer = setInterval(() => {
           peak = Math.max(peak, process.memoryUsage().rss);
         }, 5);
+        const cpu0 = process.cpuUsage();
         const start = performance.now();
         await mergeModels({
           method,
@@ -207,25 +230,39 @@ export async function benchMerge(targetMB = 300): Promise<void> {
           modelDirs: [dirs[1]!, dirs[2]!],
           seed: 1,
           outDir: path.join(root, 'out'),
+          threads: t,
           ...p,
           onProgress: () => {
             peak = Math.max(peak, process.memoryUsage().rss);
           },
         });
-        clearInterval(timer);
         const s = (performance.now() - start) / 1000;
+        const cpu = cpuS(process.cpuUsage(cpu0));
+        clearInterval(timer);
         fs.rmSync(path.join(root, 'out'), { recursive: true, force: true });
-        return s;
+        return { s, cpu, before, peak };
       };
-      const copyS = Math.min(copy(), copy());
-      const mergeS = Math.min(await merge(), await merge());
-      const gbs = bytes / 1e9 / mergeS;
-      const copyGBs = bytes / 1e9 / copyS;
-      console.log(
-        `${label.padEnd(17)} ${mergeS.toFixed(2)} s  ${gbs.toFixed(2)} GB/s  (copy ${copyGBs.toFixed(2)} GB/s)  ` +
-          `${((100 * gbs) / copyGBs).toFixed(0)}% of copy  peak RSS ${(peak / MiB).toFixed(0)} MiB ` +
-          `(+${((peak - baseRss) / MiB).toFixed(0)} MiB over the start)`,
-      );
+      const best = async (t: number) => {
+        const [a, b] = [await merge(t), await merge(t)];
+        const r = a.s <= b.s ? a : b;
+        return { ...r, peak: Math.max(a.peak, b.peak), before: Math.min(a.before, b.before) };
+      };
+      const timedCopy = () => {
+        const cpu0 = process.cpuUsage();
+        const s = copy();
+        return { s, cpu: cpuS(process.cpuUsage(cpu0)) };
+      };
+      const [c1, c2] = [timedCopy(), timedCopy()];
+      const c = c1.s <= c2.s ? c1 : c2;
+      row(label, 'copy', c.s, c.s, c.cpu);
+      const rss = (r: { before: number; peak: number }) =>
+        `${(r.peak / MiB).toFixed(0)} (+${((r.peak - r.before) / MiB).toFixed(0)})`;
+      const one = await best(0);
+      row('', 'this thread', one.s, c.s, one.cpu, rss(one));
+      if (threads > 0) {
+        const many = await best(threads);
+        row('', workers, many.s, c.s, many.cpu, rss(many));
+      }
     }
     const hwm = vmHwmMiB();
     if (hwm !== null)
@@ -239,7 +276,8 @@ export async function benchMerge(targetMB = 300): Promise<void> {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const mb = Number(process.argv[2] ?? 300);
-  benchMerge(mb).catch((e: unknown) => {
+  const threads = process.argv[3] === undefined ? defaultMergeThreads() : Number(process.argv[3]);
+  benchMerge(mb, threads).catch((e: unknown) => {
     console.error(e);
     process.exit(1);
   });

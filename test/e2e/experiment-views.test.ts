@@ -9,6 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWebHost, type WebHost } from '../../src-main/host/web/launch.js';
 import { buildRenderer, launchChromium, rendererDir, screenshotPath, smokeWorkspace } from './helpers.js';
@@ -16,6 +19,7 @@ import { buildRenderer, launchChromium, rendererDir, screenshotPath, smokeWorksp
 const VARIANTS = ['dense', 'upit', 'no-router-init', 'vanilla', 'loramoe'];
 
 let host: WebHost;
+let dir: string;
 let browser: Browser;
 let page: Page;
 const problems: string[] = [];
@@ -37,7 +41,9 @@ async function openView(label: string): Promise<void> {
 
 beforeAll(async () => {
   await buildRenderer();
-  const dir = smokeWorkspace();
+  // the shared smoke workspace stays as the plan left it: this file adds an experiment, so a copy
+  dir = mkdtempSync(path.join(os.tmpdir(), 'upit-e2e-exp-'));
+  cpSync(smokeWorkspace(), dir, { recursive: true });
   host = await launchWebHost({ workspaceDir: dir, staticDir: rendererDir });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
@@ -51,6 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
   await host?.stop();
 });
 
@@ -237,6 +244,41 @@ describe('Experiments, Compare and Reports in Chromium', () => {
     );
     expect(font).toContain('system-ui');
     expect(problems.filter((p) => REPORT_CSS_REFUSED.test(p))).toEqual([]);
+  });
+
+  it('creates a new experiment from edited plan text and runs it to the end', async () => {
+    // last, as it adds an experiment the tests above do not expect
+    await openView('Experiments');
+    await page.getByRole('button', { name: 'New experiment' }).click();
+    await page.getByRole('tab', { name: 'From a form' }).click();
+    // replace the generated YAML by hand with a one-variant micro plan
+    const yaml = page.getByLabel(/Plan \(YAML\)/);
+    await yaml.fill(
+      [
+        'name: e2e-new',
+        'data: { source: embedded, trainPerDomain: 2, evalPerDomain: 1 }',
+        'prepare: { epochs: 0.5, batchSize: 4, maxSeqLen: 128, evalBase: false, evalMaxNewTokens: 8 }',
+        'variants: [dense]',
+        '',
+      ].join('\n'),
+    );
+    await page.getByRole('button', { name: 'Run plan' }).click();
+    const started = page.getByRole('status').filter({ hasText: 'Started plan' });
+    await started.waitFor();
+    const jobId = (await started.locator('code').textContent())!;
+    const job = page.locator(`.jobs [data-job="${jobId}"]`);
+    await expect.poll(() => job.getAttribute('data-state'), { timeout: 120_000 }).toBe('finished');
+    // the new experiment is listed with its finished run
+    const option = page
+      .getByRole('listbox', { name: 'Experiments' })
+      .getByRole('option', { name: /e2e-new/ });
+    await option.waitFor();
+    await expect.poll(() => option.locator('.st.done').textContent(), { timeout: 30_000 }).toBe('1 done');
+    const { experiments } = await api<{ experiments: { name: string; variants: string[] }[] }>(
+      'experiments.list',
+      {},
+    );
+    expect(experiments.find((e) => e.name === 'e2e-new')?.variants).toEqual(['dense']);
   });
 
   it('logged no console errors or CSP violations', () => {

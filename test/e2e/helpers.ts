@@ -125,12 +125,18 @@ export function seedWorkspace(): SeededWorkspace {
 /**
  * A workspace holding a finished run of the shipped smoke plan (every stage, five variants) —
  * what the stage views show. Built once with the CLI (`dist/`, made by `npm run build`) into a
- * temporary folder keyed by the plan's content, and reused by later E2E files of the same run
- * (they run one after another): a rerun of `upit run` on it is a no-op.
+ * temporary folder keyed by the plan's and the base model's content, and reused by later E2E
+ * files of the same run (they run one after another): a rerun of `upit run` on it is a no-op.
+ * Tests that change a workspace work on a copy.
  */
 export function smokeWorkspace(): string {
   const plan = path.join(repoRoot, 'resources', 'plans', 'smoke.yaml');
-  const key = createHash('sha256').update(readFileSync(plan)).digest('hex').slice(0, 12);
+  const model = path.join(repoRoot, 'resources', 'models', 'tiny-base', 'model.safetensors');
+  const key = createHash('sha256')
+    .update(readFileSync(plan))
+    .update(readFileSync(model))
+    .digest('hex')
+    .slice(0, 12);
   const dir = path.join(os.tmpdir(), `upit-e2e-smoke-${key}`);
   const r = spawnSync(
     process.execPath,

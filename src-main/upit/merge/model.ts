@@ -1,11 +1,13 @@
 /**
  * Streaming whole-model merge: opens the base and every model lazily, checks that they agree
  * (config architecture and dimensions, tensor names and shapes) before anything is written,
- * then merges tensor by tensor straight into safetensors writers, so peak memory is the m + 2
- * tensors of one name (inputs + output) plus a few kilobytes of scratch, never a whole model.
- * The buffers are allocated once (at the largest tensor's size) and reused: F32 inputs are read
- * straight into them, so a merge allocates nothing per tensor; inputs are double-buffered so the
- * next tensor is read while the current one is merged (2(m + 1) + 1 tensors in all).
+ * then merges tensor by tensor straight into safetensors writers, so peak memory is a few sets
+ * of the m + 2 tensors of one name (inputs + output) plus a few kilobytes of scratch, never a
+ * whole model. The buffers are allocated once (at the largest tensor's size) and reused: F32
+ * inputs are read straight into them, so a merge allocates nothing per tensor. Tensors go
+ * through a pipeline, in order: read (asynchronously, on libuv's thread pool), merged (on worker
+ * threads, see parallel.ts, or on this thread), written; with `threads` workers, threads + 1
+ * tensors are in flight (2 on this thread: the next one is read while the current is merged).
  *
  * The output directory gets the base's config.json, generation_config.json and tokenizer files,
  * the merged weights (one model.safetensors, or shards + index above `maxShardBytes`) and a
@@ -24,7 +26,8 @@ import {
   WEIGHTS_INDEX_FILE,
   type WeightSource,
 } from '../../io/weights.js';
-import { getMergeMethod, type MergeMethodName, type MergeParams } from './methods.js';
+import { getMergeMethod, type MergeMethod, type MergeMethodName, type MergeParams } from './methods.js';
+import { defaultMergeThreads, MergeWorkers } from './parallel.js';
 import type { DareRescale } from './sparsify.js';
 
 export const MERGE_RECIPE_FILE = 'merge.json';
@@ -91,6 +94,11 @@ export interface MergeModelsOptions {
   onProgress?: (p: MergeProgress) => void;
   /** Checked between tensors; an aborted merge leaves no output. */
   signal?: AbortSignal;
+  /**
+   * Worker threads that merge tensors in parallel, overlapping this thread's reads and writes
+   * (default `defaultMergeThreads()`); 0 merges on this thread. The output does not depend on it.
+   */
+  threads?: number;
 }
 
 /** The content of merge.json. */
@@ -185,12 +193,20 @@ function planShards(
   return shards;
 }
 
-/** A growable buffer: views of it are reused tensor after tensor (no allocation, no page faults). */
-class Pool {
-  private buf = new Float32Array(0);
-  view(numel: number): Float32Array {
-    if (this.buf.length < numel) this.buf = new Float32Array(numel);
-    return this.buf.subarray(0, numel);
+/**
+ * The buffers of one tensor in flight: inputs (base, then one per model) and output, each of the
+ * largest tensor's size, allocated once and reused (no allocation, no page faults per tensor).
+ * ArrayBuffers, so they can be transferred to a worker thread and back.
+ */
+class BufferSet {
+  base: ArrayBuffer;
+  models: ArrayBuffer[];
+  out: ArrayBuffer;
+
+  constructor(models: number, numel: number) {
+    this.base = new ArrayBuffer(numel * 4);
+    this.models = Array.from({ length: models }, () => new ArrayBuffer(numel * 4));
+    this.out = new ArrayBuffer(numel * 4);
   }
 }
 
@@ -203,20 +219,21 @@ function readAt(fd: number, bytes: Uint8Array, offset: number, position: number)
 }
 
 /**
- * Reads tensors of a WeightSource into pooled buffers, two slots so the next tensor can be read
- * (asynchronously, on libuv's thread pool) while the current one is merged: F32 tensors go
- * straight from the file into the pool; F16/BF16 through the source (converted, a new array).
+ * Reads tensors of a WeightSource into given buffers (asynchronously, on libuv's thread pool):
+ * F32 tensors go straight from the file into the buffer; F16/BF16 through the source
+ * (converted, then copied).
  */
-class PooledReader {
+class TensorReader {
   private readonly fds = new Map<string, number>();
-  private readonly pools = [new Pool(), new Pool()];
 
   constructor(private readonly src: WeightSource) {}
 
-  async read(name: string, slot: 0 | 1): Promise<Float32Array> {
+  async read(name: string, out: Float32Array): Promise<void> {
     const e = this.src.entry(name);
-    if (e.dtype !== 'F32') return this.src.read(name).data;
-    const out = this.pools[slot]!.view(e.byteLength / 4);
+    if (e.dtype !== 'F32') {
+      out.set(this.src.read(name).data);
+      return;
+    }
     try {
       let fd = this.fds.get(e.file);
       if (fd === undefined) {
@@ -233,12 +250,66 @@ class PooledReader {
     } catch (err) {
       throw ioError(e.file, `cannot read tensor ${JSON.stringify(name)}`, err);
     }
-    return out;
   }
 
   close(): void {
     for (const fd of this.fds.values()) fs.closeSync(fd);
     this.fds.clear();
+  }
+}
+
+/** A tensor read and merged: its output (views of `set`), to write before `set` is reused. */
+interface Merged {
+  out: Float32Array;
+  set: BufferSet;
+  copied: boolean;
+}
+
+/** Reads and merges tensors (on workers when given, else on this thread), one BufferSet each. */
+class TensorMerger {
+  constructor(
+    private readonly method: MergeMethod,
+    private readonly params: MergeParams,
+    private readonly seed: number,
+    private readonly baseReader: TensorReader,
+    private readonly modelReaders: TensorReader[],
+    private readonly only: (name: string) => boolean,
+    private readonly workers: MergeWorkers | null,
+  ) {}
+
+  async run(name: string, numel: number, set: BufferSet): Promise<Merged> {
+    const view = (b: ArrayBuffer) => new Float32Array(b, 0, numel);
+    const merged = this.only(name);
+    const reads: Promise<void>[] = [];
+    // linear does not read the base (its values are unused: any buffer of the size will do)
+    if (!merged || this.method.usesBase) reads.push(this.baseReader.read(name, view(set.base)));
+    if (merged) this.modelReaders.forEach((r, i) => reads.push(r.read(name, view(set.models[i]!))));
+    await Promise.all(reads);
+    if (!merged) return { out: view(set.base), set, copied: true };
+    if (this.workers === null) {
+      this.method.mergeTensor(
+        view(set.base),
+        set.models.map(view),
+        this.params,
+        { name, seed: this.seed },
+        view(set.out),
+      );
+    } else {
+      const r = await this.workers.merge({
+        method: this.method.name,
+        params: this.params,
+        name,
+        seed: this.seed,
+        numel,
+        base: set.base,
+        models: set.models,
+        out: set.out,
+      });
+      set.base = r.base;
+      set.models = r.models;
+      set.out = r.out;
+    }
+    return { out: view(set.out), set, copied: false };
   }
 }
 
@@ -262,8 +333,11 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
   }
 
   for (const d of modelDirs) checkConfigsCompatible(baseDir, d);
+  const threads = opts.threads ?? defaultMergeThreads();
+  if (!Number.isSafeInteger(threads) || threads < 0)
+    throw new UserError(`merge: threads must be a whole number ≥ 0, got ${threads}`);
   const sources: WeightSource[] = [];
-  const readers: PooledReader[] = [];
+  const readers: TensorReader[] = [];
   try {
     const base = openWeights(baseDir);
     sources.push(base);
@@ -272,11 +346,7 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       sources.push(s);
       checkTensorsMatch(base, s);
     }
-    for (const src of sources) readers.push(new PooledReader(src));
-    const baseReader = readers[0]!;
-    const modelReaders = readers.slice(1);
-    const outPool = new Pool(); // one output buffer: SafetensorsWriter.write is synchronous
-    const zeros = new Pool(); // never written: linear's unused base
+    for (const src of sources) readers.push(new TensorReader(src));
     const names = base.names();
     const dtype = opts.dtype ?? (names.every((n) => base.entry(n).dtype === 'BF16') ? 'BF16' : 'F32');
     const only = opts.only ?? (() => true);
@@ -288,6 +358,10 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
     const max = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
     if (!(max > 0)) throw new UserError(`merge: maxShardBytes must be positive, not ${max}`);
     const shards = planShards(tensors, dtype === 'BF16' ? 2 : 4, max);
+
+    // null where worker threads cannot start: then this thread merges
+    const workers = threads > 0 ? await MergeWorkers.shared(threads) : null;
+    const merger = new TensorMerger(method, params, opts.seed, readers[0]!, readers.slice(1), only, workers);
 
     const tmp = `${target}.tmp-${process.pid}`;
     rmQuiet(tmp);
@@ -325,21 +399,14 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       let done = 0;
       let elementsDone = 0;
       const owner: [string, string][] = [];
-      // inputs of tensor g: read into slot g % 2 while tensor g − 1 is merged from the other slot
+      // the pipeline: tensors g .. g + depth − 1 are being read or merged while tensor g is written
       const flat = shards.flat();
-      const fetch = (g: number): Promise<{ b: Float32Array | null; xs: Float32Array[] }> => {
-        const t = flat[g]!;
-        const slot = (g & 1) as 0 | 1;
-        const merged = only(t.name);
-        const b = !merged || method.usesBase ? baseReader.read(t.name, slot) : Promise.resolve(null);
-        const xs = merged ? modelReaders.map((r) => r.read(t.name, slot)) : [];
-        return Promise.all([b, Promise.all(xs)]).then(([bb, xx]) => ({ b: bb, xs: xx }));
-      };
-      let pending: Promise<unknown> | null = null;
+      const depth = workers === null ? 2 : workers.size + 1;
+      const largest = tensors.reduce((a, t) => Math.max(a, t.numel), 0);
+      const free = Array.from({ length: depth }, () => new BufferSet(modelDirs.length, largest));
+      const inflight: Promise<Merged>[] = [];
       try {
         let g = 0;
-        let next = fetch(0);
-        pending = next;
         for (let s = 0; s < shards.length; s++) {
           const file = shards.length === 1 ? SINGLE_WEIGHTS_FILE : shardName(s, shards.length);
           const plan = shards[s]!;
@@ -350,27 +417,18 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
           );
           try {
             for (const t of plan) {
-              const inputs = await next;
-              pending = null;
+              while (inflight.length < Math.min(flat.length, g + depth)) {
+                if (opts.signal?.aborted) throw new UserError('merge cancelled');
+                const next = flat[inflight.length]!;
+                const p = merger.run(next.name, next.numel, free.pop()!);
+                p.catch(() => undefined); // awaited in order below (or in finally)
+                inflight.push(p);
+              }
+              const r = await inflight[g]!;
               if (opts.signal?.aborted) throw new UserError('merge cancelled');
-              if (g + 1 < flat.length) {
-                next = fetch(g + 1);
-                pending = next;
-              }
-              let out: Float32Array;
-              if (only(t.name)) {
-                out = method.mergeTensor(
-                  inputs.b ?? zeros.view(t.numel),
-                  inputs.xs,
-                  params,
-                  { name: t.name, seed: opts.seed },
-                  outPool.view(t.numel),
-                );
-              } else {
-                out = inputs.b!;
-                copied++;
-              }
-              writer.write(t.name, out);
+              writer.write(t.name, r.out);
+              free.push(r.set);
+              if (r.copied) copied++;
               owner.push([t.name, file]);
               g++;
               done++;
@@ -384,8 +442,8 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
           }
         }
       } finally {
-        // never close the files under a read still in flight
-        if (pending !== null) await pending.catch(() => undefined);
+        // never close the files under a read still in flight (nor leave a worker's merge behind)
+        await Promise.allSettled(inflight);
       }
       if (shards.length > 1) {
         owner.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -6,7 +6,9 @@
  *   1 − p (mask m ~ Bernoulli(1 − p)), then rescale the kept ones by 1/(1 − p), or (option) by
  *   ‖δ‖₁ / ‖m ⊙ δ‖₁ so the L1 norm is preserved exactly (mergekit's `rescale_norm: l1`).
  * - magnitude trim (TIES, Yadav et al. 2023): keep the k = ⌊density·n⌋ (at least 1) entries of
- *   largest |δ|; ties at the threshold are kept in index order until k are kept.
+ *   largest |δ|; ties at the threshold are kept in index order until k are kept. The threshold
+ *   is found by selection on the float32 bit patterns of |δ| (no sort), in one pass over the
+ *   tensor when a sample predicts where it lies (`planTrim`).
  *
  * Masks come from xoshiro128** (the generator of `Rng`, inlined here), integer fields of its
  * uint32 words compared with an integer threshold, no float per draw (`maskPlan`: exact for
@@ -17,7 +19,7 @@
  * with probability 2⁻³², and then share a mask.)
  *
  * Measured here (2-core shared VM, best of 5): a p = 0.5 mask costs 0.16–0.2 ns per element,
- * p = 0.3 about 5 ns, against 11–30 ns for one `Rng.next()` float per element.
+ * p = 0.3 about 3 ns, against 11–30 ns for one `Rng.next()` float per element.
  */
 import { Rng } from '../../common/rng.js';
 
@@ -129,7 +131,42 @@ export class MaskStream {
       }
       return;
     }
-    this.fillGeneral(out, len);
+    if (this.bits === 32) this.fillWords(out, len);
+    else this.fillGeneral(out, len);
+  }
+
+  /**
+   * p not dyadic: one generator word per element, kept when the word (unsigned) ≥ the threshold.
+   * The same draws as fillGeneral with bits = 32 (a word never spans calls) without its field
+   * bookkeeping and borrow arithmetic: a plain unsigned compare, about 2× faster.
+   */
+  private fillWords(out: Uint32Array, len: number): void {
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    const thr = this.threshold >>> 0;
+    for (let k = 0; k < len; k += 32) {
+      const n = Math.min(32, len - k);
+      let packed = 0;
+      for (let j = 0; j < n; j++) {
+        const x = Math.imul(s1, 5);
+        const w = Math.imul((x << 7) | (x >>> 25), 9);
+        const tt = s1 << 9;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= tt;
+        s3 = (s3 << 11) | (s3 >>> 21);
+        packed |= +(w >>> 0 >= thr) << j; // +(boolean) compiles to a flag, no branch
+      }
+      out[k >>> 5] = packed;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
   }
 
   private fillGeneral(out: Uint32Array, len: number): void {
@@ -186,8 +223,19 @@ export class MaskStream {
 }
 
 /**
+ * |δ| = |x − b| (|x| when b is null) of elements off..off+len, rounded to float32 into `f`: the
+ * caller reads the bit patterns through an Int32Array view of `f` (non-negative floats, NaN
+ * included, order like their bits, all below 2³¹). One loop per case: no per-element null test.
+ */
+function absDelta(x: Float32Array, b: Float32Array | null, off: number, len: number, f: Float32Array): void {
+  if (b === null) for (let t = 0; t < len; t++) f[t] = Math.abs(x[off + t]!);
+  else for (let t = 0; t < len; t++) f[t] = Math.abs(x[off + t]! - b[off + t]!);
+}
+
+/**
  * The L1 rescale factor of DARE on δ = x − b: ‖δ‖₁ / ‖m ⊙ δ‖₁, replaying `stream` on a clone
- * (the caller's stream is not advanced). 0 when every nonzero entry was dropped.
+ * (the caller's stream is not advanced). 0 when every nonzero entry was dropped. Both sums run
+ * in index order, in float64 (reordering them would change the factor's last bits).
  */
 export function dareL1Factor(x: Float32Array, b: Float32Array | null, stream: MaskStream): number {
   const s = stream.clone();
@@ -197,25 +245,72 @@ export function dareL1Factor(x: Float32Array, b: Float32Array | null, stream: Ma
   for (let off = 0; off < x.length; off += CHUNK) {
     const len = Math.min(CHUNK, x.length - off);
     s.fillBits(keep, len);
-    for (let t = 0; t < len; t++) {
-      const d = Math.abs(b === null ? x[off + t]! : x[off + t]! - b[off + t]!);
-      all += d;
-      kept += ((keep[t >>> 5]! >>> (t & 31)) & 1) * d;
+    // one loop per case: the null test is out of the per-element path
+    if (b === null) {
+      for (let t = 0; t < len; t++) {
+        const d = Math.abs(x[off + t]!);
+        all += d;
+        kept += ((keep[t >>> 5]! >>> (t & 31)) & 1) * d;
+      }
+    } else {
+      for (let t = 0; t < len; t++) {
+        const d = Math.abs(x[off + t]! - b[off + t]!);
+        all += d;
+        kept += ((keep[t >>> 5]! >>> (t & 31)) & 1) * d;
+      }
     }
   }
   return kept > 0 ? all / kept : 0;
 }
 
 /**
+ * dareL1Factor of every model (streams[i] is model i's mask), two models in one pass: the base is
+ * read once and the four sums (each still in index order) run side by side.
+ */
+export function dareL1Factors(
+  xs: readonly Float32Array[],
+  b: Float32Array,
+  streams: readonly MaskStream[],
+): number[] {
+  if (xs.length !== 2) return xs.map((x, i) => dareL1Factor(x, b, streams[i]!));
+  const [x0, x1] = xs as [Float32Array, Float32Array];
+  const s0 = streams[0]!.clone();
+  const s1 = streams[1]!.clone();
+  const k0 = new Uint32Array(CHUNK >>> 5);
+  const k1 = new Uint32Array(CHUNK >>> 5);
+  let all0 = 0;
+  let kept0 = 0;
+  let all1 = 0;
+  let kept1 = 0;
+  for (let off = 0; off < b.length; off += CHUNK) {
+    const len = Math.min(CHUNK, b.length - off);
+    s0.fillBits(k0, len);
+    s1.fillBits(k1, len);
+    for (let t = 0; t < len; t++) {
+      const bo = b[off + t]!;
+      const d0 = Math.abs(x0[off + t]! - bo);
+      const d1 = Math.abs(x1[off + t]! - bo);
+      all0 += d0;
+      kept0 += ((k0[t >>> 5]! >>> (t & 31)) & 1) * d0;
+      all1 += d1;
+      kept1 += ((k1[t >>> 5]! >>> (t & 31)) & 1) * d1;
+    }
+  }
+  return [kept0 > 0 ? all0 / kept0 : 0, kept1 > 0 ? all1 / kept1 : 0];
+}
+
+/**
  * The magnitude threshold of a TIES trim of δ = x − b (|δ| taken in float32): the bit pattern of
- * the k-th largest |δ| and how many entries equal to it are kept (the first ones in index order),
- * found by a two-pass radix select on the float bits (non-negative floats order like their bits).
+ * the k-th largest |δ| and how many entries equal to it are kept (the first ones in index order).
+ * It is defined by the multiset of bit patterns alone, so how it is found does not change it.
  */
 export interface TrimPlan {
   /** Keep |δ| whose float32 bits exceed this; ... */
   thresholdBits: number;
-  /** ... plus the first `tiesToKeep` entries whose bits equal it. */
+  /** ... plus the first `tiesToKeep` entries whose bits equal it, ... */
   tiesToKeep: number;
+  /** ... which are the entries equal to it at indices ≤ lastTie (-1: none). */
+  lastTie: number;
 }
 
 export function trimCount(n: number, density: number): number {
@@ -223,20 +318,28 @@ export function trimCount(n: number, density: number): number {
   return Math.max(1, Math.floor(density * n));
 }
 
+/** Tensors at least this long are planned by `planTrimBand` (one pass); smaller ones by `planTrimAll`. */
+const BAND_MIN = 1 << 16;
+/** |δ| samples that place the band: runs of 16 consecutive entries (one cache line), evenly spaced. */
+const BAND_SAMPLES = 1 << 14;
+const BAND_RUN = 16;
+/** Half-width of the band in standard deviations of the sample's rank (a miss costs a second pass). */
+const BAND_SD = 6;
+
 export function planTrim(x: Float32Array, b: Float32Array | null, k: number): TrimPlan {
   const n = x.length;
-  if (k >= n) return { thresholdBits: -1, tiesToKeep: 0 }; // every entry's bits exceed -1
-  const f = new Float32Array(CHUNK);
-  const u = new Uint32Array(f.buffer);
+  if (k >= n) return { thresholdBits: -1, tiesToKeep: 0, lastTie: -1 }; // every entry's bits exceed -1
+  return (n >= BAND_MIN ? planTrimBand(x, b, k) : null) ?? planTrimAll(x, b, k);
+}
+
+/**
+ * The k-th largest of `v[0..len)` (non-negative int32) and how many are strictly larger, by a
+ * 16 + 16-bit radix select: a histogram of the high halves finds the high half of the answer, a
+ * second one of the low halves of the entries in that bin finds the rest. Two linear passes.
+ */
+function kthLargest(v: Int32Array, len: number, k: number): { bits: number; above: number } {
   const hist = new Uint32Array(65536);
-  const absInto = (off: number, len: number) => {
-    for (let t = 0; t < len; t++) f[t] = Math.abs(b === null ? x[off + t]! : x[off + t]! - b[off + t]!);
-  };
-  for (let off = 0; off < n; off += CHUNK) {
-    const len = Math.min(CHUNK, n - off);
-    absInto(off, len);
-    for (let t = 0; t < len; t++) hist[u[t]! >>> 16]!++;
-  }
+  for (let t = 0; t < len; t++) hist[v[t]! >>> 16]!++;
   let above = 0; // entries in higher bins
   let hi = 65535;
   for (; hi >= 0; hi--) {
@@ -245,10 +348,9 @@ export function planTrim(x: Float32Array, b: Float32Array | null, k: number): Tr
     above += c;
   }
   hist.fill(0);
-  for (let off = 0; off < n; off += CHUNK) {
-    const len = Math.min(CHUNK, n - off);
-    absInto(off, len);
-    for (let t = 0; t < len; t++) if (u[t]! >>> 16 === hi) hist[u[t]! & 0xffff]!++;
+  for (let t = 0; t < len; t++) {
+    const u = v[t]!;
+    if (u >>> 16 === hi) hist[u & 0xffff]!++; // rare: the branch is predicted
   }
   let lo = 65535;
   for (; lo >= 0; lo--) {
@@ -256,37 +358,187 @@ export function planTrim(x: Float32Array, b: Float32Array | null, k: number): Tr
     if (above + c >= k) break;
     above += c;
   }
-  return { thresholdBits: ((hi << 16) | lo) >>> 0, tiesToKeep: k - above };
+  return { bits: (hi << 16) | lo, above };
 }
 
-/** Applies a TrimPlan chunk by chunk (stateful: counts the ties kept so far). */
+/** The position of the `nth` (1-based) entry of `v` equal to `bits`. */
+function nthEqual(v: Int32Array, len: number, bits: number, nth: number): number {
+  for (let t = 0; t < len; t++) if (v[t] === bits && --nth === 0) return t;
+  throw new Error('trim plan: fewer ties than counted');
+}
+
+/** Exact plan from every |δ|'s bits held at once (one tensor-sized int32 scratch). */
+function planTrimAll(x: Float32Array, b: Float32Array | null, k: number): TrimPlan {
+  const f = new Float32Array(x.length);
+  absDelta(x, b, 0, x.length, f);
+  const v = new Int32Array(f.buffer);
+  const { bits, above } = kthLargest(v, x.length, k);
+  const tiesToKeep = k - above;
+  return { thresholdBits: bits, tiesToKeep, lastTie: nthEqual(v, x.length, bits, tiesToKeep) };
+}
+
+const F32 = new Float32Array(1);
+const I32 = new Int32Array(F32.buffer);
+
+/** The float32 whose bit pattern is `bits` (0 ≤ bits < 2³¹). */
+function floatOfBits(bits: number): number {
+  I32[0] = bits;
+  return F32[0]!;
+}
+
+/** The bit pattern of float32 `f` (f ≥ 0). */
+function bitsOfFloat(f: number): number {
+  F32[0] = f;
+  return I32[0]!;
+}
+
+/** The largest float64 that rounds to a float32 ≤ `f` (f a non-negative float32, +∞ included). */
+function roundingLimit(f: number): number {
+  if (f === Infinity) return Infinity;
+  const up = f === 3.4028234663852886e38 ? 2 ** 128 : floatOfBits(bitsOfFloat(f) + 1);
+  const mid = 0.5 * (f + up); // exact: a 25-bit significand
+  if (Math.fround(mid) <= f) return mid; // the halfway point rounds to f (f's significand is even)
+  const v = new DataView(new ArrayBuffer(8));
+  v.setFloat64(0, mid);
+  v.setBigUint64(0, v.getBigUint64(0) - 1n); // the next float64 down
+  return v.getFloat64(0);
+}
+
+/**
+ * Exact plan in one pass over the tensor (instead of writing every |δ| and selecting in two more):
+ * the sorted bits of a strided sample give a band of |δ| that holds the threshold with
+ * overwhelming odds (± BAND_SD standard deviations of the sample rank, a few % of the entries);
+ * the pass counts the entries above the band and collects those inside it (with their indices,
+ * for `lastTie`), and the threshold is selected among the collected ones. null when the band
+ * missed (or overflowed): the caller then plans with `planTrimAll`, so the plan is exact
+ * whatever the data.
+ *
+ * The pass compares float64s, not bits (no rounding to float32, no store and reload per
+ * element): with a = |δ| unrounded, fround(a) ≤ hi ⇔ a ≤ H = roundingLimit(hi), so "above"
+ * (!(a ≤ H): NaN included, NaN patterns being the largest bits) is counted exactly, branch-free;
+ * a cheap test |a − mid| ≤ h, slightly wider than the band, guards the rare branch that checks
+ * L < a ≤ H exactly and collects fround(a).
+ */
+function planTrimBand(x: Float32Array, b: Float32Array | null, k: number): TrimPlan | null {
+  const n = x.length;
+  const S = BAND_SAMPLES;
+  const stride = Math.floor(n / (S / BAND_RUN)); // ≥ 64 (n ≥ BAND_MIN)
+  const sample = new Float32Array(S);
+  for (let j = 0; j < S; j++) {
+    const i = Math.floor(j / BAND_RUN) * stride + (j % BAND_RUN);
+    sample[j] = Math.abs(b === null ? x[i]! : x[i]! - b[i]!);
+  }
+  const sampleBits = new Int32Array(sample.buffer).sort();
+  // in ascending order the threshold has rank n − k of n; in the sample about q·S
+  const q = (n - k) / n;
+  const sd = Math.sqrt(S * q * (1 - q)) + 1;
+  const rLo = Math.floor(q * S - BAND_SD * sd);
+  const rHi = Math.ceil(q * S + BAND_SD * sd);
+  const lo = rLo < 0 ? 0 : floatOfBits(sampleBits[rLo]!);
+  const hi = rHi >= S ? 3.4028234663852886e38 : floatOfBits(sampleBits[rHi]!);
+  // the band is lo ≤ fround(a) ≤ hi, i.e. L < a ≤ H
+  const L = lo === 0 ? -1 : roundingLimit(floatOfBits(bitsOfFloat(lo) - 1));
+  const H = roundingLimit(hi);
+  const mid = 0.5 * (L + H);
+  const h = 0.5 * (H - L) + H * 2 ** -40; // wider than the rounding errors of a − mid and mid
+  // room for twice the expected band (a larger one means the sample misled: give up)
+  const cap = Math.min(n, 2 * Math.ceil(((rHi - rLo + 2) / S) * n) + 1024);
+  const band = new Float32Array(cap);
+  const at = new Int32Array(cap);
+  let nb = 0;
+  let above = 0;
+  const bb = b ?? new Float32Array(n); // |x − 0| = |x|, bit for bit
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(x[i]! - bb[i]!);
+    above += +!(a <= H); // +(boolean) compiles to a flag, no branch
+    if (Math.abs(a - mid) <= h) {
+      // near the band: a few % of the entries, so the branch is mostly predicted
+      if (a > L && a <= H) {
+        if (nb === cap) return null;
+        band[nb] = a; // rounded to float32 here
+        at[nb++] = i;
+      }
+    }
+  }
+  if (above >= k || above + nb < k) return null; // the threshold is outside the band
+  const v = new Int32Array(band.buffer);
+  const sel = kthLargest(v, nb, k - above);
+  const tiesToKeep = k - above - sel.above;
+  return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(v, nb, sel.bits, tiesToKeep)]! };
+}
+
+/**
+ * Applies a TrimPlan (stateless: any range, in any order). An entry is kept when its float32
+ * |δ| has bits above the threshold, or equal to it at an index ≤ lastTie. As float64 compares:
+ * with a = |δ| unrounded, keep ⇔ !(a ≤ cut) where cut = `cutUpTo` at indices ≤ lastTie and
+ * `cutAfter` past it (`roundingLimit` of the threshold and of the float32 below it): the same
+ * decision, NaN included (kept: NaN patterns are the largest bits), without rounding each |δ| to
+ * float32 or a branch for the ties. Only a NaN threshold (`floatKeep` false) compares bits.
+ */
 export class TrimStream {
-  private ties: number;
+  /** Keep an entry at index ≤ lastTie when !(|δ| ≤ cutUpTo) (its float32 is ≥ the threshold). */
+  readonly cutUpTo: number;
+  /** Keep an entry at index > lastTie when !(|δ| ≤ cutAfter) (its float32 is > the threshold). */
+  readonly cutAfter: number;
+  readonly lastTie: number;
+  /** Whether the cuts apply (the threshold is not a NaN pattern). */
+  readonly floatKeep: boolean;
   private readonly f = new Float32Array(CHUNK);
-  private readonly u = new Uint32Array(this.f.buffer);
+  private readonly u = new Int32Array(this.f.buffer);
 
   constructor(private readonly plan: TrimPlan) {
-    this.ties = plan.tiesToKeep;
+    const thr = plan.thresholdBits;
+    this.lastTie = plan.lastTie;
+    this.floatKeep = thr <= 0x7f800000;
+    if (thr < 0) {
+      this.cutUpTo = -1;
+      this.cutAfter = -1;
+    } else {
+      this.cutAfter = this.floatKeep ? roundingLimit(floatOfBits(thr)) : NaN;
+      this.cutUpTo = !this.floatKeep ? NaN : thr === 0 ? -1 : roundingLimit(floatOfBits(thr - 1));
+    }
   }
 
   /** The keep mask of elements off..off+len of δ = x − b, packed into `out` (len ≤ CHUNK). */
   fillBits(out: Uint32Array, x: Float32Array, b: Float32Array | null, off: number, len: number): void {
-    const { f, u } = this;
-    const thr = this.plan.thresholdBits;
-    if (thr < 0) {
+    if (this.plan.thresholdBits < 0) {
       out.fill(-1, 0, maskWords(len));
       return;
     }
+    if (!this.floatKeep || b === null) {
+      this.fillBitsExact(out, x, b, off, len);
+      return;
+    }
+    const { lastTie, cutUpTo, cutAfter } = this;
+    // a word of 32 elements at a time, kept in a register (no read-modify-write of `out` per element)
+    for (let w = 0; w << 5 < len; w++) {
+      const t0 = w << 5;
+      const end = Math.min(t0 + 32, len);
+      let word = 0;
+      for (let t = t0; t < end; t++) {
+        const cut = off + t <= lastTie ? cutUpTo : cutAfter; // changes once: predicted
+        word |= +!(Math.abs(x[off + t]! - b[off + t]!) <= cut) << (t & 31); // a flag, no branch
+      }
+      out[w] = word;
+    }
+  }
+
+  /** fillBits by comparing bit patterns (any plan, b null included). */
+  private fillBitsExact(
+    out: Uint32Array,
+    x: Float32Array,
+    b: Float32Array | null,
+    off: number,
+    len: number,
+  ): void {
+    const { f, u } = this;
+    const thr = this.plan.thresholdBits;
+    absDelta(x, b, off, len, f);
     out.fill(0, 0, maskWords(len));
-    for (let t = 0; t < len; t++) f[t] = Math.abs(b === null ? x[off + t]! : x[off + t]! - b[off + t]!);
     for (let t = 0; t < len; t++) {
       const bits = u[t]!;
-      out[t >>> 5]! |= ((thr - bits) >>> 31) << (t & 31); // bits > thr, branch-free (both < 2³¹)
-      if (bits === thr && this.ties > 0) {
-        // rare: entries equal to the threshold, kept in index order while the budget lasts
-        out[t >>> 5]! |= 1 << (t & 31);
-        this.ties--;
-      }
+      const keep = bits > thr || (bits === thr && off + t <= this.lastTie);
+      out[t >>> 5]! |= +keep << (t & 31);
     }
   }
 

@@ -11,6 +11,7 @@ import { parseLlamaConfig } from '../../../src-main/model/config.js';
 import { llamaParamShapes } from '../../../src-main/model/params.js';
 import { mergeTensor } from '../../../src-main/upit/merge/methods.js';
 import { mergeModels, type MergeProgress, type MergeRecipe } from '../../../src-main/upit/merge/model.js';
+import { MergeWorkers } from '../../../src-main/upit/merge/parallel.js';
 import { expectBitwiseEqual, tempDir } from './helpers.js';
 
 const FIXTURE_CONFIG = path.resolve(import.meta.dirname, '../../fixtures/llama-gqa/config.json');
@@ -288,6 +289,46 @@ describe('mergeModels', () => {
     ).rejects.toThrow(/weights: has 2 entries for 1 models/);
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(root).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('worker threads write the same bytes as the calling thread, and pass the methods’ errors on', async () => {
+    const { root, dirs } = setup();
+    expect(await MergeWorkers.shared(2)).not.toBeNull(); // workers start here (else merges stay on this thread)
+    const cases: [string, Record<string, unknown>][] = [
+      ['linear', { weights: [0.3, 0.7] }],
+      ['task_arithmetic', { lambda: 0.5 }],
+      ['dare_linear', { drop: 0.3, rescale: 'l1' }],
+      ['ties', { density: 0.4, weights: [0.5, 0.5] }],
+      ['dare_ties', { drop: 0.5 }],
+    ];
+    for (const [method, p] of cases) {
+      const file = async (threads: number) => {
+        const out = path.join(root, `${method}-${threads}`);
+        const o = {
+          method,
+          baseDir: dirs.base,
+          modelDirs: [dirs.m1, dirs.m2],
+          seed: 4,
+          outDir: out,
+          threads,
+        };
+        await mergeModels({ ...o, ...p });
+        return fs.readFileSync(path.join(out, 'model.safetensors'));
+      };
+      expect(await file(2)).toEqual(await file(0));
+    }
+    const bad = mergeModels({
+      method: 'linear',
+      baseDir: dirs.base,
+      modelDirs: [dirs.m1, dirs.m2],
+      weights: [1, -1],
+      seed: 0,
+      outDir: path.join(root, 'bad'),
+      threads: 2,
+    });
+    await expect(bad).rejects.toThrow(UserError);
+    await expect(bad).rejects.toThrow(/sum to 0/);
+    expect(fs.existsSync(path.join(root, 'bad'))).toBe(false);
   });
 
   it('a cancelled merge leaves no output', async () => {

@@ -1,0 +1,220 @@
+/**
+ * The merge kernels against a plain element-by-element reference of the documented arithmetic
+ * (the float64 formulas the methods are specified by, in their order, masks and trims found the
+ * obvious way), bit for bit: the fused two-model kernels, the TIES fast path and its fallback,
+ * the one-pass trim threshold and its fallback must all give exactly these values.
+ */
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../../src-main/common/rng.js';
+import { MERGE_METHODS, type MergeMethodName } from '../../../src-main/upit/merge/methods.js';
+import { dareLabel, planTrim, trimCount } from '../../../src-main/upit/merge/sparsify.js';
+import { bits } from './helpers.js';
+
+const TINY = 1e-300;
+
+/** Bitwise equality, any NaN matching any NaN (JavaScript does not pin NaN payloads). */
+function expectSameValues(got: Float32Array, want: Float32Array, what: string): void {
+  const g = bits(got);
+  const w = bits(want);
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] !== w[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i])))
+      throw new Error(`${what}: element ${i} is ${got[i]}, want ${want[i]}`);
+  }
+}
+
+/** The DARE keep mask: b-bit fields of the words (low bits first) ≥ p·2^b, or words ≥ round(p·2³²). */
+function dareKeep(seed: number, model: number, name: string, p: number, n: number): boolean[] {
+  const rng = Rng.derive(seed, dareLabel(model, name));
+  const out: boolean[] = [];
+  const b = [1, 2, 4, 8, 16].find((x) => Number.isInteger(p * 2 ** x));
+  while (out.length < n) {
+    const w = rng.nextU32();
+    if (b === undefined) out.push(w >= Math.round(p * 2 ** 32));
+    else for (let j = 0; j < 32 / b; j++) out.push(((w >>> (j * b)) & (2 ** b - 1)) >= p * 2 ** b);
+  }
+  return out.slice(0, n);
+}
+
+/** The magnitude trim: the k entries of largest float32 |δ| bits, ties in index order. */
+function trimKeep(x: Float32Array, b: Float32Array, k: number): boolean[] {
+  const f = Float32Array.from(x, (v, i) => Math.abs(v - b[i]!));
+  const u = bits(f);
+  const order = [...f.keys()].sort((i, j) => u[j]! - u[i]! || i - j);
+  const keep = new Array<boolean>(x.length).fill(false);
+  for (const i of order.slice(0, k)) keep[i] = true;
+  return keep;
+}
+
+/** TIES (sign election by sum, disjoint mean) of τ_i = (keep_i·c_i)·δ_i, as documented. */
+function referenceTies(
+  base: Float32Array,
+  xs: Float32Array[],
+  w: number[],
+  c: number[],
+  keep: boolean[][],
+  lambda: number,
+  normalize: boolean,
+): Float32Array {
+  const tau = new Float64Array(xs.length);
+  return base.map((bo, t) => {
+    for (let i = 0; i < xs.length; i++) tau[i] = +keep[i]![t]! * c[i]! * (xs[i]![t]! - bo);
+    let s = tau[0]!;
+    for (let i = 1; i < tau.length; i++) s += tau[i]!;
+    const neg = 0.5 * (Math.abs(s) - s);
+    const sg = 1 - 2 * (neg / (neg + TINY));
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < tau.length; i++) {
+      const y = sg * tau[i]!;
+      const q = 0.5 * (y + Math.abs(y));
+      num = i === 0 ? q : num + q;
+      den = i === 0 ? w[i]! * (q / (q + TINY)) : den + w[i]! * (q / (q + TINY));
+    }
+    return normalize
+      ? bo + lambda * ((sg * num) / (den + (1 - den / (den + TINY))))
+      : bo + lambda * (sg * num);
+  });
+}
+
+/** θ0 + scale·Σ (keep_i·c_i)·δ_i, summed in model order. */
+function referenceSum(base: Float32Array, xs: Float32Array[], c: number[], keep: boolean[][], scale: number) {
+  return base.map((bo, t) => {
+    let acc = +keep[0]![t]! * c[0]! * (xs[0]![t]! - bo);
+    for (let i = 1; i < xs.length; i++) acc += +keep[i]![t]! * c[i]! * (xs[i]![t]! - bo);
+    return bo + scale * acc;
+  });
+}
+
+function referenceL1(x: Float32Array, b: Float32Array, keep: boolean[]): number {
+  let all = 0;
+  let kept = 0;
+  for (let t = 0; t < x.length; t++) {
+    const d = Math.abs(x[t]! - b[t]!);
+    all += d;
+    kept += +keep[t]! * d;
+  }
+  return kept > 0 ? all / kept : 0;
+}
+
+/**
+ * Inputs that reach every path: 70 000 entries (above the one-pass trim's minimum), δ on a coarse
+ * grid (so many |δ| tie at the threshold) or continuous, some entries equal to the base, and
+ * optionally a few NaN, ±∞ and −0 (which the fast kernels hand back to the reference one).
+ */
+function inputs(seed: number, m: number, grid: boolean, special: boolean) {
+  const rng = new Rng(seed);
+  const n = 70_000;
+  const base = Float32Array.from({ length: n }, () => rng.normal() * 0.05);
+  const xs = Array.from({ length: m }, () =>
+    base.map((b) => {
+      if (rng.next() < 0.05) return b;
+      const d = rng.normal() * 0.01;
+      return b + (grid ? Math.round(d * 512) / 512 : d);
+    }),
+  );
+  if (special) {
+    for (const v of [Number.NaN, Infinity, -Infinity, -0]) {
+      xs[rng.int(m)]![rng.int(n)] = v;
+      base[rng.int(n)] = v;
+    }
+  }
+  return { base, xs };
+}
+
+const WEIGHTS: (number[] | null)[] = [null, [0.5, 0.5], [0.3, 0.7], [1, -0.25], [1e-35, 1]];
+
+describe('merge kernels match the reference arithmetic bit for bit', () => {
+  for (const [grid, special] of [
+    [false, false],
+    [true, false],
+    [false, true],
+  ] as const) {
+    const label = `${grid ? 'tied' : 'continuous'} δ${special ? ', NaN/±∞/−0' : ''}`;
+
+    it(`ties and dare_ties, two and three models (${label})`, () => {
+      for (const m of [2, 3]) {
+        const { base, xs } = inputs(m + (grid ? 10 : 0) + (special ? 20 : 0), m, grid, special);
+        const ctx = { name: 'model.layers.0.mlp.up_proj.weight', seed: 5 };
+        const keepT = xs.map((x) => trimKeep(x, base, trimCount(base.length, 0.3)));
+        const dare = [
+          [0.5, 'inverse'],
+          [0.3, 'l1'],
+        ] as const;
+        const keepD = dare.map(([drop]) => xs.map((_, i) => dareKeep(5, i, ctx.name, drop, base.length)));
+        for (const weights of WEIGHTS) {
+          const w = weights === null ? xs.map(() => 1) : [...weights, 1].slice(0, m);
+          for (const normalize of [true, false]) {
+            const raw = { weights: w, normalize, lambda: 0.7 };
+            const ties = MERGE_METHODS.ties;
+            const got = ties.mergeTensor(base, xs, ties.validate({ ...raw, density: 0.3 }, m), ctx);
+            expectSameValues(got, referenceTies(base, xs, w, w, keepT, 0.7, normalize), `ties ${label} ${w}`);
+            for (const [j, [drop, rescale]] of dare.entries()) {
+              const dt = MERGE_METHODS.dare_ties;
+              const g = dt.mergeTensor(base, xs, dt.validate({ ...raw, drop, rescale }, m), ctx);
+              const keep = keepD[j]!;
+              const c = w.map((wi, i) =>
+                rescale === 'l1' ? wi * referenceL1(xs[i]!, base, keep[i]!) : wi * (1 / (1 - drop)),
+              );
+              expectSameValues(
+                g,
+                referenceTies(base, xs, w, c, keep, 0.7, normalize),
+                `dare_ties ${label} ${w}`,
+              );
+            }
+          }
+        }
+      }
+    });
+
+    it(`linear, task_arithmetic and dare_linear (${label})`, () => {
+      for (const m of [1, 2, 3]) {
+        const { base, xs } = inputs(m + 40, m, grid, special);
+        const ctx = { name: 't', seed: 9 };
+        const w = [0.5, 0.25, 2].slice(0, m);
+        const wsum = w.reduce((a, b) => a + b, 0);
+        const run = (name: MergeMethodName, raw: Record<string, unknown>) => {
+          const method = MERGE_METHODS[name];
+          return method.mergeTensor(base, xs, method.validate(raw, m), ctx);
+        };
+        const lin = base.map((_, t) => {
+          let acc = w[0]! * xs[0]![t]!;
+          for (let i = 1; i < m; i++) acc += w[i]! * xs[i]![t]!;
+          return acc * (1 / wsum);
+        });
+        expectSameValues(run('linear', { weights: w }), lin, `linear ${m}`);
+        const all = xs.map(() => new Array<boolean>(base.length).fill(true));
+        const ta = referenceSum(base, xs, w, all, 0.7);
+        expectSameValues(run('task_arithmetic', { weights: w, lambda: 0.7 }), ta, `task_arithmetic ${m}`);
+        for (const drop of [0.5, 0.3]) {
+          const keep = xs.map((_, i) => dareKeep(9, i, 't', drop, base.length));
+          const c = w.map((wi) => wi * (1 / (1 - drop)));
+          const want = referenceSum(base, xs, c, keep, 0.7 / wsum);
+          const got = run('dare_linear', { weights: w, drop, lambda: 0.7, normalize: true });
+          expectSameValues(got, want, `dare_linear ${m} p=${drop}`);
+        }
+      }
+    });
+  }
+
+  it('the one-pass trim threshold equals the sorted one, lastTie included', () => {
+    for (const grid of [false, true]) {
+      const { base, xs } = inputs(grid ? 61 : 60, 1, grid, false);
+      const x = xs[0]!;
+      const f = Float32Array.from(x, (v, i) => Math.abs(v - base[i]!));
+      const u = bits(f);
+      const sorted = Int32Array.from(u).sort().reverse();
+      for (const density of [0.01, 0.2, 0.5, 0.9]) {
+        const k = trimCount(x.length, density);
+        const plan = planTrim(x, base, k);
+        const thr = sorted[k - 1]!;
+        const above = sorted.filter((v) => v > thr).length;
+        expect(plan.thresholdBits).toBe(thr);
+        expect(plan.tiesToKeep).toBe(k - above);
+        let seen = 0;
+        const last = [...u.keys()].find((i) => u[i] === thr && ++seen === k - above);
+        expect(plan.lastTie).toBe(last);
+      }
+    }
+  });
+});
