@@ -223,6 +223,18 @@ function readAt(fd: number, bytes: Uint8Array, offset: number, position: number)
  * F32 tensors go straight from the file into the buffer; F16/BF16 through the source
  * (converted, then copied).
  */
+/**
+ * Refuses NaN/Inf weights as the model loaders do (a merge would spread them silently):
+ * x − x is 0 for every finite x and NaN otherwise, one subtraction per element.
+ */
+function assertFinite(a: Float32Array, name: string, file: string): void {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    if (x - x !== 0)
+      throw fileError(file, `tensor ${name} contains ${Number.isNaN(x) ? 'NaN' : 'Inf'} (element ${i})`);
+  }
+}
+
 class TensorReader {
   private readonly fds = new Map<string, number>();
 
@@ -232,6 +244,7 @@ class TensorReader {
     const e = this.src.entry(name);
     if (e.dtype !== 'F32') {
       out.set(this.src.read(name).data);
+      assertFinite(out, name, e.file);
       return;
     }
     try {
@@ -250,6 +263,7 @@ class TensorReader {
     } catch (err) {
       throw ioError(e.file, `cannot read tensor ${JSON.stringify(name)}`, err);
     }
+    assertFinite(out, name, e.file);
   }
 
   close(): void {
