@@ -425,6 +425,8 @@ export class SafetensorsWriter {
   private fd: number | null;
   private readonly planned: Map<string, PlannedTensor>;
   private readonly written = new Set<string>();
+  /** Tensors written in part: the next element expected. */
+  private readonly parts = new Map<string, number>();
   private readonly dtype: 'F32' | 'BF16';
   private readonly dataStart: number;
   private state: 'open' | 'finished' | 'aborted' = 'open';
@@ -449,6 +451,18 @@ export class SafetensorsWriter {
   }
 
   write(name: string, data: Float32Array): void {
+    this.put(name, 0, data, true);
+  }
+
+  /**
+   * Write elements offset..offset + data.length of tensor `name`: its parts in order, from 0
+   * (a tensor streamed in blocks); the tensor counts as written once its last part is.
+   */
+  writePart(name: string, offset: number, data: Float32Array): void {
+    this.put(name, offset, data, false);
+  }
+
+  private put(name: string, offset: number, data: Float32Array, whole: boolean): void {
     if (this.state !== 'open') throw new Error(`${this.path}: write after ${this.state}`);
     this.guard(() => {
       const p = this.planned.get(name);
@@ -456,13 +470,18 @@ export class SafetensorsWriter {
       if (this.written.has(name)) throw fileError(this.path, `tensor ${JSON.stringify(name)} written twice`);
       if (!(data instanceof Float32Array))
         throw fileError(this.path, `tensor ${JSON.stringify(name)}: data is not a Float32Array`);
-      if (data.length !== p.numel) {
+      const expected = this.parts.get(name) ?? 0;
+      const fits = whole ? data.length === p.numel : data.length > 0 || p.numel === 0;
+      if (offset !== expected || offset + data.length > p.numel || !fits) {
         throw fileError(
           this.path,
-          `tensor ${JSON.stringify(name)}: ${data.length} values for shape [${p.shape.join(', ')}] (${p.numel})`,
+          whole
+            ? `tensor ${JSON.stringify(name)}: ${data.length} values for shape [${p.shape.join(', ')}] (${p.numel})`
+            : `tensor ${JSON.stringify(name)}: part at ${offset} of ${data.length} values, expected one at ${expected} within ${p.numel}`,
         );
       }
-      const pos = this.dataStart + p.begin;
+      const elem = this.dtype === 'F32' ? 4 : 2;
+      const pos = this.dataStart + p.begin + offset * elem;
       const fd = this.fd!;
       if (this.dtype === 'F32') {
         writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
@@ -475,7 +494,11 @@ export class SafetensorsWriter {
           writeFully(fd, new Uint8Array(buf.buffer, 0, n * 2), pos + off * 2);
         }
       }
-      this.written.add(name);
+      const end = offset + data.length;
+      if (end === p.numel) {
+        this.parts.delete(name);
+        this.written.add(name);
+      } else this.parts.set(name, end);
     });
   }
 

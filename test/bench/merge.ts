@@ -5,9 +5,10 @@
  * prints, for each merge method, GB/s of merged parameters (output F32 bytes / wall time), against
  * a plain copy of the same bytes measured in the same run: reading the three weight files and
  * writing (and fsyncing) one output file of the model's size, i.e. the I/O the merge cannot avoid.
- * Each method is measured twice: with the arithmetic on the calling thread (`threads: 0`, the
- * figure comparable with the single-threaded copy), and with `threads` worker threads merging
- * tensors (default `defaultMergeThreads()`; 0 skips it), which is labelled as such.
+ * Each method is measured three ways: on the calling thread with the WebAssembly SIMD kernels (the
+ * default, and the figure comparable with the single-threaded copy), on the calling thread with
+ * the JavaScript kernels (UPIT_MERGE_SIMD=0), and with `threads` worker threads merging tensors
+ * with the JavaScript kernels (default `defaultMergeThreads()`; 0 skips it), labelled as such.
  * Also prints an in-memory memcpy of the model's bytes for scale, DARE mask generation speed
  * (uint32 threshold vs a float draw per element), and peak RSS (sampled during each merge, and the
  * process's VmHWM from /proc/self/status).
@@ -130,6 +131,8 @@ function vmHwmMiB(): number | null {
 }
 
 const MiB = 1 << 20;
+/** Runs per figure (the best is kept): this VM's timings vary by ±30% from run to run. */
+const RUNS = 3;
 
 /** Best-of-5 ns per element of DARE keep masks: MaskStream (packed bits) vs a float draw per element. */
 function maskBench(): { p: number; nsPerElem: number; floatNsPerElem: number }[] {
@@ -185,13 +188,14 @@ export async function benchMerge(targetMB = 300, threads = defaultMergeThreads()
     }
     const workers = `${threads} worker${threads === 1 ? '' : 's'}`;
     console.log(
-      'merge of base + 2 models; each figure best of 2 runs, against the best of 2 copy baselines run ' +
+      `merge of base + 2 models; each figure best of ${RUNS} runs, against the best of ${RUNS} copy baselines run ` +
         'alongside it (read 3 weight files + write one of the model size + fsync, on one thread), so ' +
-        'machine load hits both. "this thread": the arithmetic on the calling thread (as before, reads ' +
-        `are issued asynchronously and overlap it); "${workers}": ${workers} merge${threads === 1 ? 's' : ''} ` +
-        'tensors while the ' +
+        'machine load hits both. "SIMD" (the default) and "JavaScript": the arithmetic on the calling ' +
+        'thread with the WebAssembly SIMD kernels or the JavaScript loops (reads are issued ' +
+        `asynchronously and overlap it); "${workers}": ${workers} merge${threads === 1 ? 's' : ''} ` +
+        'tensors with the JavaScript loops while the ' +
         'calling thread reads and writes (more threads than the copy: not a like-for-like ratio). ' +
-        'CPU s: all threads of the process. Bit-identical outputs either way.',
+        'CPU s: all threads of the process. Bit-identical outputs every way.',
     );
 
     const methods: [string, Record<string, unknown>][] = [
@@ -216,7 +220,9 @@ export async function benchMerge(targetMB = 300, threads = defaultMergeThreads()
     for (const [label, p] of methods) {
       const method = label.split(' ')[0]!;
       /** One merge: wall and CPU seconds (all threads), RSS before and at its peak. */
-      const merge = async (t: number) => {
+      const merge = async (t: number, simd: boolean) => {
+        if (simd) delete process.env.UPIT_MERGE_SIMD;
+        else process.env.UPIT_MERGE_SIMD = '0';
         const before = process.memoryUsage().rss;
         let peak = before;
         const timer = setInterval(() => {
@@ -238,27 +244,31 @@ export async function benchMerge(targetMB = 300, threads = defaultMergeThreads()
         });
         const s = (performance.now() - start) / 1000;
         const cpu = cpuS(process.cpuUsage(cpu0));
+        delete process.env.UPIT_MERGE_SIMD;
         clearInterval(timer);
         fs.rmSync(path.join(root, 'out'), { recursive: true, force: true });
         return { s, cpu, before, peak };
       };
-      const best = async (t: number) => {
-        const [a, b] = [await merge(t), await merge(t)];
-        const r = a.s <= b.s ? a : b;
-        return { ...r, peak: Math.max(a.peak, b.peak), before: Math.min(a.before, b.before) };
+      const best = async (t: number, simd = false) => {
+        const runs = [];
+        for (let i = 0; i < RUNS; i++) runs.push(await merge(t, simd));
+        const r = runs.reduce((x, y) => (y.s < x.s ? y : x));
+        const peak = Math.max(...runs.map((x) => x.peak));
+        return { ...r, peak, before: Math.min(...runs.map((x) => x.before)) };
       };
       const timedCopy = () => {
         const cpu0 = process.cpuUsage();
         const s = copy();
         return { s, cpu: cpuS(process.cpuUsage(cpu0)) };
       };
-      const [c1, c2] = [timedCopy(), timedCopy()];
-      const c = c1.s <= c2.s ? c1 : c2;
+      const c = Array.from({ length: RUNS }, timedCopy).reduce((x, y) => (y.s < x.s ? y : x));
       row(label, 'copy', c.s, c.s, c.cpu);
       const rss = (r: { before: number; peak: number }) =>
         `${(r.peak / MiB).toFixed(0)} (+${((r.peak - r.before) / MiB).toFixed(0)})`;
+      const simd = await best(0, true);
+      row('', 'SIMD', simd.s, c.s, simd.cpu, rss(simd));
       const one = await best(0);
-      row('', 'this thread', one.s, c.s, one.cpu, rss(one));
+      row('', 'JavaScript', one.s, c.s, one.cpu, rss(one));
       if (threads > 0) {
         const many = await best(threads);
         row('', workers, many.s, c.s, many.cpu, rss(many));

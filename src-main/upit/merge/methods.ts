@@ -38,7 +38,10 @@
  * provably give 0 or 1 (see tiesPairValue), falling back to the exact formulation for any chunk
  * with a value that is not finite. Measured on the benchmark's 2-core VM against the per-pass
  * kernels: linear ~2×, dare_linear ~1.4×, TIES and DARE-TIES ~3×, task arithmetic (already fused)
- * ~1.1×.
+ * ~1.1×. When the arrays are views of a SimdArena (the whole-model merge puts them there), the
+ * two-model kernels run as WebAssembly SIMD (simd.ts, kernels/merge-simd.wat) with the same
+ * float64 arithmetic, bit for bit, another 2–4× (test/unit/upit/merge-kernels.test.ts checks
+ * both against the reference).
  */
 import { fileError, UserError } from '../../common/errors.js';
 import {
@@ -50,6 +53,7 @@ import {
   trimCount,
   type DareRescale,
 } from './sparsify.js';
+import { arenaOf, type SimdArena } from './simd.js';
 
 export const MERGE_METHOD_NAMES = ['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties'] as const;
 export type MergeMethodName = (typeof MERGE_METHOD_NAMES)[number];
@@ -109,6 +113,21 @@ export interface MergeMethod {
     ctx: TensorContext,
     out?: Float32Array,
   ): Float32Array;
+  /**
+   * One tensor merged block by block, or null when these parameters need the whole tensor before
+   * the first output value (the TIES magnitude trim, DARE's L1 rescale). Blocks of consecutive
+   * elements, in order, give exactly `mergeTensor`'s values.
+   */
+  blocks(params: MergeParams, ctx: TensorContext, modelCount: number): BlockMerge | null;
+}
+
+/** A tensor merged block by block (see MergeMethod.blocks). */
+export interface BlockMerge {
+  /**
+   * Merge the tensor's next `base.length` elements into `out` (same length). Every block but the
+   * tensor's last must be a multiple of CHUNK elements (the DARE mask streams run by chunks).
+   */
+  next(base: Float32Array, models: readonly Float32Array[], out: Float32Array): void;
 }
 
 const DEFAULTS: MergeParams = {
@@ -229,7 +248,6 @@ function checkInputs(
   p: MergeParams,
   ctx: TensorContext,
 ) {
-  if (models.length === 0) throw new UserError(`tensor ${JSON.stringify(ctx.name)}: no models to merge`);
   models.forEach((x, i) => {
     if (x.length !== base.length) {
       throw new UserError(
@@ -237,10 +255,16 @@ function checkInputs(
       );
     }
   });
-  if (p.weights !== null && p.weights.length !== models.length) {
-    throw new UserError(`merge weights: ${p.weights.length} weights for ${models.length} models`);
+  return weightsFor(p, models.length, ctx);
+}
+
+/** The weights of `m` models (1 each by default), checked against the model count. */
+function weightsFor(p: MergeParams, m: number, ctx: TensorContext): number[] {
+  if (m === 0) throw new UserError(`tensor ${JSON.stringify(ctx.name)}: no models to merge`);
+  if (p.weights !== null && p.weights.length !== m) {
+    throw new UserError(`merge weights: ${p.weights.length} weights for ${m} models`);
   }
-  return p.weights ?? models.map(() => 1);
+  return p.weights ?? new Array<number>(m).fill(1);
 }
 
 type Sparsify = 'none' | 'dare' | 'trim';
@@ -260,13 +284,13 @@ function producers(
   ctx: TensorContext,
   how: Sparsify,
 ): Producer[] {
-  const prs = models.map((x, i) => {
-    const pr: Producer = { coef: w[i]!, mask: null, trim: null };
+  const prs = w.map((wi, i) => {
+    const pr: Producer = { coef: wi, mask: null, trim: null };
     if (how === 'dare') {
       pr.mask = MaskStream.forTensor(ctx.seed, i, ctx.name, p.drop);
       if (p.rescale === 'inverse') pr.coef = w[i]! * (1 / (1 - p.drop));
     } else if (how === 'trim') {
-      pr.trim = new TrimStream(planTrim(x, base, trimCount(base.length, p.density)));
+      pr.trim = new TrimStream(planTrim(models[i]!, base, trimCount(base.length, p.density)));
     }
     return pr;
   });
@@ -298,6 +322,18 @@ function keepBits(
 
 const ALL_KEPT = new Uint32Array(CHUNK >>> 5).fill(0xffffffff);
 
+/** `count` mask buffers of a chunk: the arena's own when there is one, else new arrays. */
+function maskScratch(arena: SimdArena | null, count: number): Uint32Array[] {
+  if (arena !== null && count <= 2) return arena.maskScratch.slice(0, count);
+  return Array.from({ length: count }, () => new Uint32Array(CHUNK >>> 5));
+}
+
+/** Two chunks' mask buffers (see maskScratch). */
+function maskPair(arena: SimdArena | null): [Uint32Array, Uint32Array] {
+  const [a, b] = maskScratch(arena, 2);
+  return [a!, b!];
+}
+
 /** The output buffer: `out` when given (must have the base's length), else a new array. */
 function outputFor(base: Float32Array, out: Float32Array | undefined, ctx: TensorContext): Float32Array {
   if (out === undefined) return new Float32Array(base.length);
@@ -322,21 +358,50 @@ function sumMerge(
   outBuf?: Float32Array,
 ): Float32Array {
   const w = checkInputs(base, models, p, ctx);
+  const out = outputFor(base, outBuf, ctx);
+  sumRange(sumSetup(base, models, w, p, ctx, how), base, models, out);
+  return out;
+}
+
+/** What sumRange needs of one tensor: the producers (mask streams, coefficients) and the scale. */
+interface SumState {
+  prs: Producer[];
+  scale: number;
+  how: Sparsify;
+}
+
+function sumSetup(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  w: readonly number[],
+  p: MergeParams,
+  ctx: TensorContext,
+  how: Sparsify,
+): SumState {
   const wsum = w.reduce((a, b) => a + b, 0);
   if (p.normalize && wsum === 0) throw new UserError('merge weights sum to 0: cannot normalize');
   const scale = p.normalize ? p.lambda / wsum : p.lambda;
-  const prs = producers(base, models, w, p, ctx, how);
+  return { prs: producers(base, models, w, p, ctx, how), scale, how };
+}
+
+/** sumMerge over the tensor's next base.length elements (the mask streams continue). */
+function sumRange(
+  st: SumState,
+  base: Float32Array,
+  models: readonly Float32Array[],
+  out: Float32Array,
+): void {
+  const { prs, scale, how } = st;
   const n = base.length;
   const m = models.length;
-  const out = outputFor(base, outBuf, ctx);
   if (m === 2 && how === 'none') {
     // no masks: one loop over the whole tensor (no chunk bookkeeping, no all-ones mask to read)
     sumPairDense(prs[0]!.coef, models[0]!, prs[1]!.coef, models[1]!, base, 0, n, out, scale);
-    return out;
+    return;
   }
-  const acc = new Float64Array(CHUNK);
-  const bits = new Uint32Array(CHUNK >>> 5);
-  const bits2 = new Uint32Array(CHUNK >>> 5);
+  const acc = m > 2 ? new Float64Array(CHUNK) : new Float64Array(0);
+  // mask words beside the data when it lives in a SIMD arena (the kernels read them in place)
+  const [bits, bits2] = maskPair(arenaOf(base, out, ...models));
   for (let off = 0; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
     if (m === 2) {
@@ -351,7 +416,6 @@ function sumMerge(
       sumPass(role, k, prs[i]!.coef, models[i]!, base, off, len, acc, out, scale);
     }
   }
-  return out;
 }
 
 // Two-model kernels handle several elements per loop iteration (four; TIES two, V8 inlining its
@@ -395,7 +459,8 @@ function sumPairDense(
   s: number,
 ): void {
   const end = off + len;
-  let o = off;
+  const simd = arenaOf(x0, x1, b, out);
+  let o = off + (simd === null ? 0 : simd.sum2(null, c0, x0, null, c1, x1, b, off, len, out, s));
   for (; o + 4 <= end; o += 4) {
     out[o] = sumPairDenseValue(b[o]!, x0[o]!, x1[o]!, c0, c1, s);
     out[o + 1] = sumPairDenseValue(b[o + 1]!, x0[o + 1]!, x1[o + 1]!, c0, c1, s);
@@ -422,6 +487,15 @@ function sumPair(
   out: Float32Array,
   s: number,
 ): void {
+  const simd = arenaOf(k0, k1, x0, x1, b, out);
+  if (simd !== null) {
+    // the kernel does a multiple of 4; the last few elements of the chunk here
+    for (let t = simd.sum2(k0, c0, x0, k1, c1, x1, b, off, len, out, s); t < len; t++) {
+      const o = off + t;
+      out[o] = sumPairValue(b[o]!, x0[o]!, x1[o]!, k0[t >>> 5]!, k1[t >>> 5]!, t & 31, c0, c1, s);
+    }
+    return;
+  }
   for (let w = 0; w << 5 < len; w++) {
     const m0 = k0[w]!;
     const m1 = k1[w]!;
@@ -660,6 +734,28 @@ function tiesPairFast(
   div: Float64Array,
   mode: number,
 ): boolean {
+  const simd = arenaOf(k0, k1, x0, x1, b, out);
+  if (simd !== null) {
+    const done = simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, lambda, div, mode);
+    if (done < 0) return false;
+    // the kernel does a multiple of 4; the last few elements of the chunk here
+    let bad = 0;
+    for (let t = done; t < len; t++) {
+      const o = off + t;
+      const bo = b[o]!;
+      const r = tiesPairValue(
+        ((k0[t >>> 5]! >>> (t & 31)) & 1) * c0 * (x0[o]! - bo),
+        ((k1[t >>> 5]! >>> (t & 31)) & 1) * c1 * (x1[o]! - bo),
+        bo,
+        lambda,
+        div,
+        mode,
+      );
+      out[o] = r;
+      bad += r * 0;
+    }
+    return bad === 0;
+  }
   let bad = 0;
   for (let w = 0; w << 5 < len; w++) {
     const m0 = k0[w]!;
@@ -717,8 +813,15 @@ function tiesPairTrimFast(
   div: Float64Array,
   mode: number,
 ): boolean {
+  const simd = arenaOf(x0, x1, b, out);
+  let done = 0;
+  if (simd !== null) {
+    // the kernel does a multiple of 4; the loop below the last few elements of the range
+    done = simd.ties2({ cut0, cut1 }, c0, x0, c1, x1, b, off, end - off, out, lambda, div, mode);
+    if (done < 0) return false;
+  }
   let bad = 0;
-  for (let o = off; o < end; o += 2) {
+  for (let o = off + done; o < end; o += 2) {
     const bo = b[o]!;
     const d0 = x0[o]! - bo;
     const d1 = x1[o]! - bo;
@@ -792,12 +895,32 @@ function tiesMerge(
   outBuf?: Float32Array,
 ): Float32Array {
   const w = checkInputs(base, models, p, ctx);
-  const m = models.length;
-  const prs = producers(base, models, w, p, ctx, how);
-  const n = base.length;
   const out = outputFor(base, outBuf, ctx);
-  const bits = models.map(() => new Uint32Array(CHUNK >>> 5));
-  const ks: Uint32Array[] = [];
+  tiesRange(tiesSetup(base, models, w, p, ctx, how), base, models, out);
+  return out;
+}
+
+/** What tiesRange needs of one tensor (see tiesMerge). */
+interface TiesState {
+  w: readonly number[];
+  p: MergeParams;
+  prs: Producer[];
+  fast: boolean;
+  table: Float64Array;
+  mode: number;
+  scratch: TiesScratch;
+}
+
+function tiesSetup(
+  base: Float32Array,
+  models: readonly Float32Array[],
+  w: readonly number[],
+  p: MergeParams,
+  ctx: TensorContext,
+  how: Sparsify,
+): TiesState {
+  const m = w.length;
+  const prs = producers(base, models, w, p, ctx, how);
   const scratch: TiesScratch = {
     d: new Float64Array(m * CHUNK),
     sgn: new Float64Array(CHUNK),
@@ -806,6 +929,24 @@ function tiesMerge(
   };
   const fast = m === 2 && tiesPairFastApplies(prs[0]!.coef, prs[1]!.coef);
   const { table, mode } = tiesPairDivisors(m === 2 ? w : [1, 1], p.normalize);
+  return { w, p, prs, fast, table, mode, scratch };
+}
+
+/**
+ * tiesMerge over the tensor's next base.length elements (the mask streams continue; a trim plan's
+ * indices are the tensor's, so a trimmed merge runs over the whole tensor in one call).
+ */
+function tiesRange(
+  st: TiesState,
+  base: Float32Array,
+  models: readonly Float32Array[],
+  out: Float32Array,
+): void {
+  const { w, p, prs, fast, table, mode, scratch } = st;
+  const m = models.length;
+  const n = base.length;
+  const bits = maskScratch(arenaOf(base, out, ...models), m);
+  const ks: Uint32Array[] = [];
   const [p0, p1] = prs;
   const tr0 = p0?.trim ?? null;
   const tr1 = p1?.trim ?? null;
@@ -826,7 +967,6 @@ function tiesMerge(
     }
     tiesChunk(ks, prs, models, base, off, len, w, p, scratch, out);
   }
-  return out;
 }
 
 /** d[row + t] = (keep_t·c)·(x_t − b_t). */
@@ -895,7 +1035,7 @@ function linearPair(
   out: Float32Array,
   inv: number,
 ): void {
-  let t = 0;
+  let t = arenaOf(x0, x1, out)?.linear2(x0, x1, out, n, c0, c1, inv) ?? 0;
   for (; t + 4 <= n; t += 4) {
     out[t] = linearPairValue(x0[t]!, x1[t]!, c0, c1, inv);
     out[t + 1] = linearPairValue(x0[t + 1]!, x1[t + 1]!, c0, c1, inv);
@@ -930,8 +1070,26 @@ function method(
   opts: { usesBase: boolean; random: boolean },
   params: ParamSpec[],
   mergeTensor: MergeMethod['mergeTensor'],
+  blocks: MergeMethod['blocks'],
 ): MergeMethod {
-  return { name, doc, ...opts, params, validate: validator(name, params), mergeTensor };
+  return { name, doc, ...opts, params, validate: validator(name, params), mergeTensor, blocks };
+}
+
+/** No data is needed to set up these sparsifiers (no magnitude trim, no L1 rescale). */
+const NO_DATA = new Float32Array(0);
+
+/** BlockMerge of a sum method (task arithmetic, DARE-linear), null for the L1 rescale. */
+function sumBlocks(p: MergeParams, ctx: TensorContext, m: number, how: Sparsify): BlockMerge | null {
+  if (how === 'trim' || (how === 'dare' && p.rescale === 'l1')) return null;
+  const st = sumSetup(NO_DATA, [], weightsFor(p, m, ctx), p, ctx, how);
+  return { next: (base, models, out) => sumRange(st, base, models, out) };
+}
+
+/** BlockMerge of DARE-TIES, null for the L1 rescale (and for the magnitude trim). */
+function tiesBlocks(p: MergeParams, ctx: TensorContext, m: number, how: Sparsify): BlockMerge | null {
+  if (how === 'trim' || (how === 'dare' && p.rescale === 'l1')) return null;
+  const st = tiesSetup(NO_DATA, [], weightsFor(p, m, ctx), p, ctx, how);
+  return { next: (base, models, out) => tiesRange(st, base, models, out) };
 }
 
 export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
@@ -941,6 +1099,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     { usesBase: false, random: false },
     [P_WEIGHTS, normalizeSpec(true, 'divide by the sum of the weights')],
     linearMerge,
+    (p, ctx) => ({ next: (base, models, out) => void linearMerge(base, models, p, ctx, out) }),
   ),
   task_arithmetic: method(
     'task_arithmetic',
@@ -948,6 +1107,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     { usesBase: true, random: false },
     [P_WEIGHTS, P_LAMBDA, normalizeSpec(false, 'divide Σ w_i δ_i by Σ w_i')],
     (b, ms, p, c, o) => sumMerge(b, ms, p, c, 'none', o),
+    (p, c, m) => sumBlocks(p, c, m, 'none'),
   ),
   ties: method(
     'ties',
@@ -955,6 +1115,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     { usesBase: true, random: false },
     [P_WEIGHTS, P_DENSITY, P_LAMBDA, normalizeSpec(true, 'disjoint mean (÷ Σ of agreeing weights)')],
     (b, ms, p, c, o) => tiesMerge(b, ms, p, c, 'trim', o),
+    () => null,
   ),
   dare_linear: method(
     'dare_linear',
@@ -962,6 +1123,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     { usesBase: true, random: true },
     [P_WEIGHTS, P_DROP, P_RESCALE, P_LAMBDA, normalizeSpec(false, 'divide by Σ w_i')],
     (b, ms, p, c, o) => sumMerge(b, ms, p, c, 'dare', o),
+    (p, c, m) => sumBlocks(p, c, m, 'dare'),
   ),
   dare_ties: method(
     'dare_ties',
@@ -969,6 +1131,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     { usesBase: true, random: true },
     [P_WEIGHTS, P_DROP, P_RESCALE, P_LAMBDA, normalizeSpec(false, 'divide by Σ of agreeing weights')],
     (b, ms, p, c, o) => tiesMerge(b, ms, p, c, 'dare', o),
+    (p, c, m) => tiesBlocks(p, c, m, 'dare'),
   ),
 };
 

@@ -1,13 +1,21 @@
 /**
  * Streaming whole-model merge: opens the base and every model lazily, checks that they agree
  * (config architecture and dimensions, tensor names and shapes) before anything is written,
- * then merges tensor by tensor straight into safetensors writers, so peak memory is a few sets
- * of the m + 2 tensors of one name (inputs + output) plus a few kilobytes of scratch, never a
- * whole model. The buffers are allocated once (at the largest tensor's size) and reused: F32
- * inputs are read straight into them, so a merge allocates nothing per tensor. Tensors go
- * through a pipeline, in order: read (asynchronously, on libuv's thread pool), merged (on worker
- * threads, see parallel.ts, or on this thread), written; with `threads` workers, threads + 1
- * tensors are in flight (2 on this thread: the next one is read while the current is merged).
+ * then merges tensor by tensor straight into safetensors writers, so peak memory never grows
+ * with the model. Two ways, the same bytes:
+ *
+ * - Blocks (the default when the method can merge block by block, see MergeMethod.blocks, and
+ *   every input is F32): each tensor goes through in blocks of STREAM_BLOCK elements, read from
+ *   the files straight into a SimdArena (simd.ts) while the previous block is merged by the
+ *   SIMD kernels and written. Everything in flight is two blocks per input, which stay in the
+ *   CPU's cache: on the 2-core VM this was built on, main-memory bandwidth (about 1 GB/s for a
+ *   copy) is what bounds a merge, and a tensor-sized buffer costs a trip through it per pass.
+ * - Whole tensors (the TIES magnitude trim and DARE's L1 rescale, which need every |δ| of a tensor
+ *   before the first output; BF16/F16 inputs; worker threads): a pipeline, in order: read
+ *   (asynchronously, on libuv's thread pool), merged (on worker threads, see parallel.ts, or on
+ *   this thread with the SIMD kernels), written; with `threads` workers, threads + 1 tensors are
+ *   in flight (2 on this thread). The buffers are allocated once, at the largest tensor's size,
+ *   and reused.
  *
  * The output directory gets the base's config.json, generation_config.json and tokenizer files,
  * the merged weights (one model.safetensors, or shards + index above `maxShardBytes`) and a
@@ -28,7 +36,8 @@ import {
 } from '../../io/weights.js';
 import { getMergeMethod, type MergeMethod, type MergeMethodName, type MergeParams } from './methods.js';
 import { defaultMergeThreads, MergeWorkers } from './parallel.js';
-import type { DareRescale } from './sparsify.js';
+import { arenaOf, SimdArena, simdAvailable } from './simd.js';
+import { CHUNK, type DareRescale } from './sparsify.js';
 
 export const MERGE_RECIPE_FILE = 'merge.json';
 
@@ -196,17 +205,19 @@ function planShards(
 /**
  * The buffers of one tensor in flight: inputs (base, then one per model) and output, each of the
  * largest tensor's size, allocated once and reused (no allocation, no page faults per tensor).
- * ArrayBuffers, so they can be transferred to a worker thread and back.
+ * Views of a SimdArena when the merge runs on this thread (the SIMD kernels work on them in
+ * place); else arrays of their own, whose buffers can be transferred to a worker thread and back.
  */
 class BufferSet {
-  base: ArrayBuffer;
-  models: ArrayBuffer[];
-  out: ArrayBuffer;
+  base: Float32Array;
+  models: Float32Array[];
+  out: Float32Array;
 
-  constructor(models: number, numel: number) {
-    this.base = new ArrayBuffer(numel * 4);
-    this.models = Array.from({ length: models }, () => new ArrayBuffer(numel * 4));
-    this.out = new ArrayBuffer(numel * 4);
+  constructor(models: number, numel: number, arena: SimdArena | null) {
+    const alloc = (n: number) => (arena === null ? new Float32Array(n) : arena.f32(n));
+    this.base = alloc(numel);
+    this.models = Array.from({ length: models }, () => alloc(numel));
+    this.out = alloc(numel);
   }
 }
 
@@ -227,12 +238,15 @@ function readAt(fd: number, bytes: Uint8Array, offset: number, position: number)
  * Refuses NaN/Inf weights as the model loaders do (a merge would spread them silently):
  * x − x is 0 for every finite x and NaN otherwise, one subtraction per element.
  */
-function assertFinite(a: Float32Array, name: string, file: string): void {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    if (x - x !== 0)
-      throw fileError(file, `tensor ${name} contains ${Number.isNaN(x) ? 'NaN' : 'Inf'} (element ${i})`);
-  }
+function assertFinite(a: Float32Array, name: string, file: string, offset = 0): void {
+  const arena = arenaOf(a);
+  let i = arena === null ? -1 : arena.nonfinite(a);
+  if (arena === null) for (let t = 0; t < a.length && i < 0; t++) if (a[t]! - a[t]! !== 0) i = t;
+  if (i >= 0)
+    throw fileError(
+      file,
+      `tensor ${name} contains ${Number.isNaN(a[i]) ? 'NaN' : 'Inf'} (element ${offset + i})`,
+    );
 }
 
 class TensorReader {
@@ -247,23 +261,34 @@ class TensorReader {
       assertFinite(out, name, e.file);
       return;
     }
+    await this.readRange(name, 0, out.subarray(0, e.byteLength / 4));
+  }
+
+  /** Elements off..off + out.length of an F32 tensor, straight from the file into `out`. */
+  async readRange(name: string, off: number, out: Float32Array): Promise<void> {
+    const e = this.src.entry(name);
     try {
-      let fd = this.fds.get(e.file);
-      if (fd === undefined) {
-        fd = fs.openSync(e.file, 'r');
-        this.fds.set(e.file, fd);
-      }
-      const bytes = new Uint8Array(out.buffer, out.byteOffset, e.byteLength);
+      const fd = this.fd(e.file);
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       let done = 0;
-      while (done < e.byteLength) {
-        const n = await readAt(fd, bytes, done, e.byteOffset + done);
+      while (done < bytes.length) {
+        const n = await readAt(fd, bytes, done, e.byteOffset + off * 4 + done);
         if (n <= 0) throw fileError(e.file, `tensor ${JSON.stringify(name)}: unexpected end of file`);
         done += n;
       }
     } catch (err) {
       throw ioError(e.file, `cannot read tensor ${JSON.stringify(name)}`, err);
     }
-    assertFinite(out, name, e.file);
+    assertFinite(out, name, e.file, off);
+  }
+
+  private fd(file: string): number {
+    let fd = this.fds.get(file);
+    if (fd === undefined) {
+      fd = fs.openSync(file, 'r');
+      this.fds.set(file, fd);
+    }
+    return fd;
   }
 
   close(): void {
@@ -292,7 +317,7 @@ class TensorMerger {
   ) {}
 
   async run(name: string, numel: number, set: BufferSet): Promise<Merged> {
-    const view = (b: ArrayBuffer) => new Float32Array(b, 0, numel);
+    const view = (b: Float32Array) => b.subarray(0, numel);
     const merged = this.only(name);
     const reads: Promise<void>[] = [];
     // linear does not read the base (its values are unused: any buffer of the size will do)
@@ -315,15 +340,89 @@ class TensorMerger {
         name,
         seed: this.seed,
         numel,
-        base: set.base,
-        models: set.models,
-        out: set.out,
+        base: set.base.buffer as ArrayBuffer,
+        models: set.models.map((x) => x.buffer as ArrayBuffer),
+        out: set.out.buffer as ArrayBuffer,
       });
-      set.base = r.base;
-      set.models = r.models;
-      set.out = r.out;
+      set.base = new Float32Array(r.base);
+      set.models = r.models.map((b) => new Float32Array(b));
+      set.out = new Float32Array(r.out);
     }
     return { out: view(set.out), set, copied: false };
+  }
+}
+
+/**
+ * Elements per block of a streamed merge: 256 Ki (1 MiB per input), so the two blocks in flight
+ * (inputs and output) stay in the CPU's cache between the read, the merge and the write, and the
+ * reads are few enough that their per-request cost is small.
+ */
+const STREAM_BLOCK = 64 * CHUNK;
+
+/**
+ * Streams tensors block by block through two BufferSets: while one block is merged and written,
+ * the next one's inputs are read (asynchronously, on libuv's thread pool) straight into the other
+ * set; a tensor the merge skips is copied from the base the same way. Used when the method can
+ * merge by blocks (MergeMethod.blocks) and every input is F32: the whole tensor never sits in
+ * memory, and the data stays in cache.
+ */
+class TensorStreamer {
+  constructor(
+    private readonly method: MergeMethod,
+    private readonly params: MergeParams,
+    private readonly seed: number,
+    private readonly baseReader: TensorReader,
+    private readonly modelReaders: TensorReader[],
+    private readonly only: (name: string) => boolean,
+    private readonly sets: [BufferSet, BufferSet],
+  ) {}
+
+  /** Merge (or copy) tensor `name` into `writer`; returns whether it was copied from the base. */
+  async run(name: string, numel: number, writer: SafetensorsWriter): Promise<boolean> {
+    const merged = this.only(name);
+    if (numel === 0) {
+      writer.write(name, new Float32Array(0));
+      return !merged;
+    }
+    const bm = merged
+      ? this.method.blocks(this.params, { name, seed: this.seed }, this.modelReaders.length)
+      : null;
+    // linear does not read the base (its values are unused)
+    const readsBase = bm === null || this.method.usesBase;
+    const read = (off: number, set: BufferSet) => {
+      const len = Math.min(STREAM_BLOCK, numel - off);
+      const reads = readsBase ? [this.baseReader.readRange(name, off, set.base.subarray(0, len))] : [];
+      if (bm !== null)
+        this.modelReaders.forEach((r, i) =>
+          reads.push(r.readRange(name, off, set.models[i]!.subarray(0, len))),
+        );
+      return Promise.all(reads);
+    };
+    let [cur, next] = this.sets;
+    let pending = read(0, cur);
+    try {
+      for (let off = 0; off < numel; off += STREAM_BLOCK) {
+        await pending;
+        const len = Math.min(STREAM_BLOCK, numel - off);
+        if (off + STREAM_BLOCK < numel) pending = read(off + STREAM_BLOCK, next);
+        const base = cur.base.subarray(0, len);
+        if (bm === null) writer.writePart(name, off, base);
+        else {
+          const out = cur.out.subarray(0, len);
+          bm.next(
+            base,
+            cur.models.map((x) => x.subarray(0, len)),
+            out,
+          );
+          writer.writePart(name, off, out);
+        }
+        [cur, next] = [next, cur];
+      }
+    } finally {
+      // never leave a read in flight into buffers (or files) about to be reused or closed
+      await pending.catch(() => undefined);
+    }
+    return !merged;
   }
 }
 
@@ -347,7 +446,8 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
   }
 
   for (const d of modelDirs) checkConfigsCompatible(baseDir, d);
-  const threads = opts.threads ?? defaultMergeThreads();
+  // the SIMD kernels on this thread outrun the file I/O: worker threads only when asked for
+  const threads = opts.threads ?? (simdAvailable() ? 0 : defaultMergeThreads());
   if (!Number.isSafeInteger(threads) || threads < 0)
     throw new UserError(`merge: threads must be a whole number ≥ 0, got ${threads}`);
   const sources: WeightSource[] = [];
@@ -417,7 +517,25 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       const flat = shards.flat();
       const depth = workers === null ? 2 : workers.size + 1;
       const largest = tensors.reduce((a, t) => Math.max(a, t.numel), 0);
-      const free = Array.from({ length: depth }, () => new BufferSet(modelDirs.length, largest));
+      const m = modelDirs.length;
+      // streamed in blocks when the method allows it and every input is F32 (read in place)
+      const stream =
+        workers === null &&
+        sources.every((src) => names.every((n) => src.entry(n).dtype === 'F32')) &&
+        method.blocks(params, { name: '', seed: opts.seed }, m) !== null;
+      const bufferElements = stream ? Math.min(largest, STREAM_BLOCK) : largest;
+      const sets = stream ? 2 : depth;
+      // TIES plans each model's trim in a band of |δ| (a few % of a tensor) kept beside the data
+      const scratch = { maskWords: CHUNK >>> 5, bandElements: method.name === 'ties' ? largest : 0 };
+      const bytes = SimdArena.bytesFor(...new Array<number>(sets * (m + 2)).fill(bufferElements));
+      const arena = workers === null ? SimdArena.create(bytes, scratch) : null;
+      const free = Array.from({ length: sets }, () => new BufferSet(m, bufferElements, arena));
+      const streamer = stream
+        ? new TensorStreamer(method, params, opts.seed, readers[0]!, readers.slice(1), only, [
+            free[0]!,
+            free[1]!,
+          ])
+        : null;
       const inflight: Promise<Merged>[] = [];
       try {
         let g = 0;
@@ -431,6 +549,21 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
           );
           try {
             for (const t of plan) {
+              if (streamer !== null) {
+                if (opts.signal?.aborted) throw new UserError('merge cancelled');
+                if (await streamer.run(t.name, t.numel, writer)) copied++;
+                owner.push([t.name, file]);
+                done++;
+                elementsDone += t.numel;
+                opts.onProgress?.({
+                  tensor: t.name,
+                  done,
+                  total: tensors.length,
+                  elementsDone,
+                  elementsTotal,
+                });
+                continue;
+              }
               while (inflight.length < Math.min(flat.length, g + depth)) {
                 if (opts.signal?.aborted) throw new UserError('merge cancelled');
                 const next = flat[inflight.length]!;

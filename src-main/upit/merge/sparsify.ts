@@ -22,6 +22,7 @@
  * p = 0.3 about 3 ns, against 11–30 ns for one `Rng.next()` float per element.
  */
 import { Rng } from '../../common/rng.js';
+import { arenaOf } from './simd.js';
 
 /** Elements processed per step (the scratch of a merge is a few of these). */
 export const CHUNK = 4096;
@@ -419,7 +420,7 @@ function roundingLimit(f: number): number {
  * a cheap test |a − mid| ≤ h, slightly wider than the band, guards the rare branch that checks
  * L < a ≤ H exactly and collects fround(a).
  */
-function planTrimBand(x: Float32Array, b: Float32Array | null, k: number): TrimPlan | null {
+export function planTrimBand(x: Float32Array, b: Float32Array | null, k: number): TrimPlan | null {
   const n = x.length;
   const S = BAND_SAMPLES;
   const stride = Math.floor(n / (S / BAND_RUN)); // ≥ 64 (n ≥ BAND_MIN)
@@ -443,12 +444,25 @@ function planTrimBand(x: Float32Array, b: Float32Array | null, k: number): TrimP
   const h = 0.5 * (H - L) + H * 2 ** -40; // wider than the rounding errors of a − mid and mid
   // room for twice the expected band (a larger one means the sample misled: give up)
   const cap = Math.min(n, 2 * Math.ceil(((rHi - rLo + 2) / S) * n) + 1024);
-  const band = new Float32Array(cap);
-  const at = new Int32Array(cap);
+  let band: Float32Array = new Float32Array(0);
+  let at: Int32Array = new Int32Array(0);
   let nb = 0;
   let above = 0;
+  let start = 0;
+  // the SIMD kernel when the data lives in an arena with room for the band; JavaScript otherwise
+  const arena = b === null ? null : arenaOf(x, b);
+  const scratch = arena?.bandScratch(cap) ?? null;
+  if (arena !== null && scratch !== null) {
+    const r = arena.trimband(x, b!, n, scratch, L, H, mid, h);
+    if (r.nb < 0) return null;
+    ({ band, at } = scratch);
+    ({ above, nb, done: start } = r);
+  } else {
+    band = new Float32Array(cap);
+    at = new Int32Array(cap);
+  }
   const bb = b ?? new Float32Array(n); // |x − 0| = |x|, bit for bit
-  for (let i = 0; i < n; i++) {
+  for (let i = start; i < n; i++) {
     const a = Math.abs(x[i]! - bb[i]!);
     above += +!(a <= H); // +(boolean) compiles to a flag, no branch
     if (Math.abs(a - mid) <= h) {
@@ -461,7 +475,7 @@ function planTrimBand(x: Float32Array, b: Float32Array | null, k: number): TrimP
     }
   }
   if (above >= k || above + nb < k) return null; // the threshold is outside the band
-  const v = new Int32Array(band.buffer);
+  const v = new Int32Array(band.buffer, band.byteOffset, band.length);
   const sel = kthLargest(v, nb, k - above);
   const tiesToKeep = k - above - sel.above;
   return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(v, nb, sel.bits, tiesToKeep)]! };

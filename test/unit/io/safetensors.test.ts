@@ -174,6 +174,35 @@ describe('atomic writes', () => {
     expect(Array.from(back.get('b')!.data)).toEqual([7, 8, 9]);
   });
 
+  it('SafetensorsWriter writes a tensor in parts, in order, and refuses gaps and overruns', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'p.safetensors');
+    const plan = [
+      { name: 'a', shape: [5] },
+      { name: 'b', shape: [2] },
+    ];
+    const gap = new SafetensorsWriter(file, plan);
+    gap.writePart('a', 0, Float32Array.from([1, 2]));
+    expect(() => gap.writePart('a', 3, Float32Array.from([4]))).toThrow(
+      /part at 3 of 1 values, expected one at 2/,
+    );
+    const over = new SafetensorsWriter(file, plan);
+    over.writePart('a', 0, Float32Array.from([1, 2]));
+    expect(() => over.writePart('a', 2, Float32Array.from([3, 4, 5, 6]))).toThrow(
+      /expected one at 2 within 5/,
+    );
+    expect(ls(dir)).toEqual([]); // both aborted
+    const w = new SafetensorsWriter(file, plan, { dtype: 'BF16' });
+    w.writePart('a', 0, Float32Array.from([1, 2]));
+    w.writePart('a', 2, Float32Array.from([3, 4, 5]));
+    w.write('b', Float32Array.from([8, 9]));
+    w.finish();
+    const back = readSafetensors(file).tensors;
+    expect(Array.from(back.get('a')!.data)).toEqual([1, 2, 3, 4, 5]);
+    expect(Array.from(back.get('b')!.data)).toEqual([8, 9]);
+    expect(ls(dir)).toEqual(['p.safetensors']);
+  });
+
   it('SafetensorsWriter: missing tensor, wrong size, unknown name and abort leave nothing behind', () => {
     const dir = tempDir();
     const file = path.join(dir, 'w.safetensors');

@@ -2,12 +2,21 @@
  * The merge kernels against a plain element-by-element reference of the documented arithmetic
  * (the float64 formulas the methods are specified by, in their order, masks and trims found the
  * obvious way), bit for bit: the fused two-model kernels, the TIES fast path and its fallback,
- * the one-pass trim threshold and its fallback must all give exactly these values.
+ * the one-pass trim threshold and its fallback must all give exactly these values. Each case runs
+ * twice: on ordinary arrays (the JavaScript loops) and on views of a SimdArena (the WebAssembly
+ * SIMD kernels, simd.ts), which must give the same bits.
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src-main/common/rng.js';
 import { MERGE_METHODS, type MergeMethodName } from '../../../src-main/upit/merge/methods.js';
-import { dareLabel, planTrim, trimCount } from '../../../src-main/upit/merge/sparsify.js';
+import { SimdArena } from '../../../src-main/upit/merge/simd.js';
+import {
+  CHUNK,
+  dareLabel,
+  planTrim,
+  planTrimBand,
+  trimCount,
+} from '../../../src-main/upit/merge/sparsify.js';
 import { bits } from './helpers.js';
 
 const TINY = 1e-300;
@@ -104,7 +113,7 @@ function referenceL1(x: Float32Array, b: Float32Array, keep: boolean[]): number 
  */
 function inputs(seed: number, m: number, grid: boolean, special: boolean) {
   const rng = new Rng(seed);
-  const n = 70_000;
+  const n = 70_003; // the SIMD kernels (four elements a step) leave the last three to JavaScript
   const base = Float32Array.from({ length: n }, () => rng.normal() * 0.05);
   const xs = Array.from({ length: m }, () =>
     base.map((b) => {
@@ -124,6 +133,29 @@ function inputs(seed: number, m: number, grid: boolean, special: boolean) {
 
 const WEIGHTS: (number[] | null)[] = [null, [0.5, 0.5], [0.3, 0.7], [1, -0.25], [1e-35, 1]];
 
+type Where = 'js' | 'simd';
+
+/**
+ * The inputs where a merge finds them: as given (JavaScript kernels) or copied into a SimdArena
+ * with the output there too (SIMD kernels).
+ */
+function placed(where: Where, base: Float32Array, xs: Float32Array[]) {
+  if (where === 'js') return { base, xs, out: () => undefined };
+  const arena = SimdArena.create(SimdArena.bytesFor(...[base, ...xs, base, base].map((a) => a.length)), {
+    maskWords: CHUNK >>> 5,
+    bandElements: base.length,
+  });
+  if (arena === null) throw new Error('WebAssembly SIMD is unavailable here');
+  const copy = (a: Float32Array) => {
+    const v = arena.f32(a.length);
+    v.set(a);
+    return v;
+  };
+  const outs = [arena.f32(base.length), arena.f32(base.length)];
+  let k = 0;
+  return { base: copy(base), xs: xs.map(copy), out: () => outs[k++ % 2] };
+}
+
 describe('merge kernels match the reference arithmetic bit for bit', () => {
   for (const [grid, special] of [
     [false, false],
@@ -132,9 +164,10 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
   ] as const) {
     const label = `${grid ? 'tied' : 'continuous'} δ${special ? ', NaN/±∞/−0' : ''}`;
 
-    it(`ties and dare_ties, two and three models (${label})`, () => {
+    it.each(['js', 'simd'] as const)(`ties and dare_ties, two and three models (${label}, %s)`, (where) => {
       for (const m of [2, 3]) {
-        const { base, xs } = inputs(m + (grid ? 10 : 0) + (special ? 20 : 0), m, grid, special);
+        const given = inputs(m + (grid ? 10 : 0) + (special ? 20 : 0), m, grid, special);
+        const { base, xs, out } = placed(where, given.base, given.xs);
         const ctx = { name: 'model.layers.0.mlp.up_proj.weight', seed: 5 };
         const keepT = xs.map((x) => trimKeep(x, base, trimCount(base.length, 0.3)));
         const dare = [
@@ -147,11 +180,11 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
           for (const normalize of [true, false]) {
             const raw = { weights: w, normalize, lambda: 0.7 };
             const ties = MERGE_METHODS.ties;
-            const got = ties.mergeTensor(base, xs, ties.validate({ ...raw, density: 0.3 }, m), ctx);
+            const got = ties.mergeTensor(base, xs, ties.validate({ ...raw, density: 0.3 }, m), ctx, out());
             expectSameValues(got, referenceTies(base, xs, w, w, keepT, 0.7, normalize), `ties ${label} ${w}`);
             for (const [j, [drop, rescale]] of dare.entries()) {
               const dt = MERGE_METHODS.dare_ties;
-              const g = dt.mergeTensor(base, xs, dt.validate({ ...raw, drop, rescale }, m), ctx);
+              const g = dt.mergeTensor(base, xs, dt.validate({ ...raw, drop, rescale }, m), ctx, out());
               const keep = keepD[j]!;
               const c = w.map((wi, i) =>
                 rescale === 'l1' ? wi * referenceL1(xs[i]!, base, keep[i]!) : wi * (1 / (1 - drop)),
@@ -167,15 +200,16 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
       }
     });
 
-    it(`linear, task_arithmetic and dare_linear (${label})`, () => {
+    it.each(['js', 'simd'] as const)(`linear, task_arithmetic and dare_linear (${label}, %s)`, (where) => {
       for (const m of [1, 2, 3]) {
-        const { base, xs } = inputs(m + 40, m, grid, special);
+        const given = inputs(m + 40, m, grid, special);
+        const { base, xs, out } = placed(where, given.base, given.xs);
         const ctx = { name: 't', seed: 9 };
         const w = [0.5, 0.25, 2].slice(0, m);
         const wsum = w.reduce((a, b) => a + b, 0);
         const run = (name: MergeMethodName, raw: Record<string, unknown>) => {
           const method = MERGE_METHODS[name];
-          return method.mergeTensor(base, xs, method.validate(raw, m), ctx);
+          return method.mergeTensor(base, xs, method.validate(raw, m), ctx, out());
         };
         const lin = base.map((_, t) => {
           let acc = w[0]! * xs[0]![t]!;
@@ -197,24 +231,65 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
     });
   }
 
-  it('the one-pass trim threshold equals the sorted one, lastTie included', () => {
-    for (const grid of [false, true]) {
-      const { base, xs } = inputs(grid ? 61 : 60, 1, grid, false);
-      const x = xs[0]!;
-      const f = Float32Array.from(x, (v, i) => Math.abs(v - base[i]!));
-      const u = bits(f);
-      const sorted = Int32Array.from(u).sort().reverse();
-      for (const density of [0.01, 0.2, 0.5, 0.9]) {
-        const k = trimCount(x.length, density);
-        const plan = planTrim(x, base, k);
-        const thr = sorted[k - 1]!;
-        const above = sorted.filter((v) => v > thr).length;
-        expect(plan.thresholdBits).toBe(thr);
-        expect(plan.tiesToKeep).toBe(k - above);
-        let seen = 0;
-        const last = [...u.keys()].find((i) => u[i] === thr && ++seen === k - above);
-        expect(plan.lastTie).toBe(last);
+  it.each(['js', 'simd'] as const)(
+    'the one-pass trim threshold equals the sorted one, lastTie included (%s)',
+    (where) => {
+      for (const grid of [false, true]) {
+        const given = inputs(grid ? 61 : 60, 1, grid, false);
+        const { base, xs } = placed(where, given.base, given.xs);
+        const x = xs[0]!;
+        const f = Float32Array.from(x, (v, i) => Math.abs(v - base[i]!));
+        const u = bits(f);
+        const sorted = Int32Array.from(u).sort().reverse();
+        for (const density of [0.01, 0.2, 0.5, 0.9]) {
+          const k = trimCount(x.length, density);
+          const plan = planTrim(x, base, k);
+          // on continuous δ the one-pass band finds it (on the coarse grid the ties can overflow
+          // the band, and the exact fallback plans)
+          if (!grid) expect(planTrimBand(x, base, k)).toEqual(plan);
+          const thr = sorted[k - 1]!;
+          const above = sorted.filter((v) => v > thr).length;
+          expect(plan.thresholdBits).toBe(thr);
+          expect(plan.tiesToKeep).toBe(k - above);
+          let seen = 0;
+          const last = [...u.keys()].find((i) => u[i] === thr && ++seen === k - above);
+          expect(plan.lastTie).toBe(last);
+        }
       }
+    },
+  );
+
+  it.each(['js', 'simd'] as const)('merging block by block gives the whole-tensor values (%s)', (where) => {
+    const given = inputs(77, 2, false, false);
+    const { base, xs, out } = placed(where, given.base, given.xs);
+    const ctx = { name: 'model.layers.3.mlp.down_proj.weight', seed: 11 };
+    const cases: [MergeMethodName, Record<string, unknown>][] = [
+      ['linear', { weights: [0.3, 0.7] }],
+      ['task_arithmetic', { weights: [0.5, 0.25], lambda: 0.9 }],
+      ['dare_linear', { weights: [0.5, 0.5], drop: 0.5 }],
+      ['dare_linear', { weights: [0.5, 0.5], drop: 0.3, rescale: 'none' }],
+      ['dare_ties', { weights: [1, 0.5], drop: 0.5, normalize: true }],
+    ];
+    for (const [name, raw] of cases) {
+      const method = MERGE_METHODS[name];
+      const params = method.validate(raw, 2);
+      const whole = method.mergeTensor(base, xs, params, ctx, out());
+      const want = Float32Array.from(whole);
+      const bm = method.blocks(params, ctx, 2);
+      if (bm === null) throw new Error(`${name} has no block merge`);
+      const got = out() ?? new Float32Array(base.length);
+      // blocks of 3 and 2 chunks, then the odd rest
+      for (let off = 0, i = 0; off < base.length; i++) {
+        const len = Math.min((i % 2 === 0 ? 3 : 2) * CHUNK, base.length - off);
+        const view = (a: Float32Array) => a.subarray(off, off + len);
+        bm.next(view(base), xs.map(view), view(got));
+        off += len;
+      }
+      expectSameValues(got, want, `${name} ${JSON.stringify(raw)} by blocks`);
     }
+    const ties = MERGE_METHODS.ties;
+    expect(ties.blocks(ties.validate({ density: 0.5 }, 2), ctx, 2)).toBeNull();
+    const dl = MERGE_METHODS.dare_linear;
+    expect(dl.blocks(dl.validate({ drop: 0.5, rescale: 'l1' }, 2), ctx, 2)).toBeNull();
   });
 });

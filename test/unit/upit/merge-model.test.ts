@@ -331,6 +331,57 @@ describe('mergeModels', () => {
     expect(fs.existsSync(path.join(root, 'bad'))).toBe(false);
   });
 
+  it('streams large tensors block by block: the same bytes with SIMD, without it, and on workers', async () => {
+    const root = tempDir();
+    // one tensor of several stream blocks and an odd tail, so blocks, masks and tails all count
+    const n = 600_001;
+    const cfg = { ...config, vocab_size: 1, hidden_size: n, num_hidden_layers: 0 };
+    const tensor = (seed: number, around?: Float32Array) => {
+      const rng = new Rng(seed);
+      return Float32Array.from({ length: n }, (_, i) => (around?.[i] ?? 0) + rng.normal() * 0.01);
+    };
+    const b = tensor(1);
+    const dirs = ['base', 'm1', 'm2'].map((d) => path.join(root, d));
+    [b, tensor(2, b), tensor(3, b)].forEach((data, i) =>
+      writeModel(dirs[i]!, new Map([['w', { shape: [n], data }]]), cfg),
+    );
+    const cases: [string, Record<string, unknown>][] = [
+      ['task_arithmetic', { weights: [0.5, 0.25], lambda: 0.9 }],
+      ['dare_linear', { drop: 0.5, weights: [0.5, 0.5] }],
+      ['dare_ties', { drop: 0.3, weights: [1, 0.5] }],
+    ];
+    const merged = async (method: string, p: Record<string, unknown>, run: string, threads: number) => {
+      const out = path.join(root, `${method}-${run}`);
+      await mergeModels({
+        method,
+        baseDir: dirs[0]!,
+        modelDirs: dirs.slice(1),
+        seed: 7,
+        outDir: out,
+        threads,
+        ...p,
+      });
+      return fs.readFileSync(path.join(out, 'model.safetensors'));
+    };
+    for (const [method, p] of cases) {
+      const simd = await merged(method, p, 'simd', 0);
+      process.env.UPIT_MERGE_SIMD = '0';
+      try {
+        expect(await merged(method, p, 'js', 0)).toEqual(simd);
+      } finally {
+        delete process.env.UPIT_MERGE_SIMD;
+      }
+      expect(await merged(method, p, 'workers', 1)).toEqual(simd);
+    }
+    // and the values are the per-tensor merge's
+    const back = readAll(path.join(root, 'dare_ties-simd')).get('w')!.data;
+    const ms = [1, 2].map((i) => readAll(dirs[i]!).get('w')!.data);
+    expectBitwiseEqual(
+      back,
+      mergeTensor('dare_ties', b, ms, { drop: 0.3, weights: [1, 0.5] }, { name: 'w', seed: 7 }),
+    );
+  });
+
   it('a cancelled merge leaves no output', async () => {
     const { root, dirs } = setup();
     const ctl = new AbortController();
