@@ -70,7 +70,9 @@ export async function runEval(config: EvalConfig, ctx: JobContext): Promise<Eval
   const choice = await useBackend(config.backend);
   const { store, runId } = runDirectory(ctx);
   store.setRunBackend(runId, choice.name);
-  const items = loadEvalItems(config.data);
+  const loaded = loadEvalItems(config.data);
+  if (loaded.note !== undefined) ctx.log(loaded.note);
+  const items = loaded.eval;
   const dir = resolve(config.model ?? embeddedBaseModelDir());
   const model = await loadAnyModel(dir);
   try {

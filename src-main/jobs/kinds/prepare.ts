@@ -8,6 +8,7 @@ import { embeddedBaseModelDir } from '../../common/paths.js';
 import { UserError } from '../../common/errors.js';
 import { readEvalJsonl, readInstructionJsonl } from '../../data/jsonl.js';
 import { buildSuite } from '../../data/suite.js';
+import { DEFAULT_WORLD_SIZE } from '../../data/world.js';
 import type { EvalItem, Example } from '../../data/types.js';
 import { evaluate, llamaScorable, type EvalResult } from '../../eval/index.js';
 import type { HostTensor } from '../../io/host-tensor.js';
@@ -28,12 +29,17 @@ export interface PrepareResult {
   backend: string;
 }
 
-/** Only the evaluation items of a data config (no training file needed). */
-export function loadEvalItems(data: DataConfig): EvalItem[] {
-  return data.source === 'files' ? readEvalJsonl(data.eval) : loadInstructionData(data).eval;
+/** Only the evaluation items of a data config (no training file needed), and a note to log if any. */
+export function loadEvalItems(data: DataConfig): { eval: EvalItem[]; note?: string } {
+  return data.source === 'files' ? { eval: readEvalJsonl(data.eval) } : loadInstructionData(data);
 }
 
-export function loadInstructionData(data: DataConfig): { train: Example[]; eval: EvalItem[] } {
+/**
+ * The instruction data of a run. For the embedded suite, `note` warns when the world had to grow
+ * past the one the shipped base model was pre-trained on (more held-out qa/mc questions asked
+ * for than it holds at this difficulty): those questions are then about facts the base never saw.
+ */
+export function loadInstructionData(data: DataConfig): { train: Example[]; eval: EvalItem[]; note?: string } {
   if (data.source === 'files')
     return { train: readInstructionJsonl(data.train), eval: readEvalJsonl(data.eval) };
   const suite = buildSuite({
@@ -51,7 +57,13 @@ export function loadInstructionData(data: DataConfig): { train: Example[]; eval:
         }
       : {}),
   });
-  return { train: suite.train, eval: suite.eval };
+  const size = suite.options.worldSize;
+  if (size === DEFAULT_WORLD_SIZE) return { train: suite.train, eval: suite.eval };
+  const note =
+    `note: the embedded world grew to ${size} entities to hold ${data.evalPerDomain} held-out qa/mc ` +
+    `questions at this difficulty; the shipped tiny base was pre-trained on the ${DEFAULT_WORLD_SIZE}-entity ` +
+    'world, so its qa/mc scores here are not meaningful: ask for fewer evaluation items per domain';
+  return { train: suite.train, eval: suite.eval, note };
 }
 
 function primaryScores(r: EvalResult): Map<string, number> {
@@ -66,6 +78,7 @@ export async function runPrepare(config: PrepareConfig, ctx: JobContext): Promis
 
   const data = loadInstructionData(config.data);
   ctx.log(`data: ${data.train.length} training examples, ${data.eval.length} evaluation items`);
+  if (data.note !== undefined) ctx.log(data.note);
 
   const baseDir = resolve(config.base ?? embeddedBaseModelDir());
   const loaded = await loadModel(baseDir);

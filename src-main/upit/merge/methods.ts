@@ -487,21 +487,15 @@ function sumPair(
   out: Float32Array,
   s: number,
 ): void {
+  // the SIMD kernel does a multiple of 4 elements; the loop below the rest
   const simd = arenaOf(k0, k1, x0, x1, b, out);
-  if (simd !== null) {
-    // the kernel does a multiple of 4; the last few elements of the chunk here
-    for (let t = simd.sum2(k0, c0, x0, k1, c1, x1, b, off, len, out, s); t < len; t++) {
-      const o = off + t;
-      out[o] = sumPairValue(b[o]!, x0[o]!, x1[o]!, k0[t >>> 5]!, k1[t >>> 5]!, t & 31, c0, c1, s);
-    }
-    return;
-  }
-  for (let w = 0; w << 5 < len; w++) {
+  const start = simd === null ? 0 : simd.sum2(k0, c0, x0, k1, c1, x1, b, off, len, out, s);
+  for (let w = start >>> 5; w << 5 < len; w++) {
     const m0 = k0[w]!;
     const m1 = k1[w]!;
     const end = off + Math.min((w << 5) + 32, len);
-    let o = off + (w << 5);
-    for (let j = 0; o + 4 <= end; o += 4, j += 4) {
+    let o = off + Math.max(w << 5, start);
+    for (let j = o & 31; o + 4 <= end; o += 4, j += 4) {
       out[o] = sumPairValue(b[o]!, x0[o]!, x1[o]!, m0, m1, j, c0, c1, s);
       out[o + 1] = sumPairValue(b[o + 1]!, x0[o + 1]!, x1[o + 1]!, m0, m1, j + 1, c0, c1, s);
       out[o + 2] = sumPairValue(b[o + 2]!, x0[o + 2]!, x1[o + 2]!, m0, m1, j + 2, c0, c1, s);
@@ -734,34 +728,16 @@ function tiesPairFast(
   div: Float64Array,
   mode: number,
 ): boolean {
+  // the SIMD kernel does a multiple of 4 elements; the loop below the rest
   const simd = arenaOf(k0, k1, x0, x1, b, out);
-  if (simd !== null) {
-    const done = simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, lambda, div, mode);
-    if (done < 0) return false;
-    // the kernel does a multiple of 4; the last few elements of the chunk here
-    let bad = 0;
-    for (let t = done; t < len; t++) {
-      const o = off + t;
-      const bo = b[o]!;
-      const r = tiesPairValue(
-        ((k0[t >>> 5]! >>> (t & 31)) & 1) * c0 * (x0[o]! - bo),
-        ((k1[t >>> 5]! >>> (t & 31)) & 1) * c1 * (x1[o]! - bo),
-        bo,
-        lambda,
-        div,
-        mode,
-      );
-      out[o] = r;
-      bad += r * 0;
-    }
-    return bad === 0;
-  }
+  const start = simd === null ? 0 : simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, lambda, div, mode);
+  if (start < 0) return false;
   let bad = 0;
-  for (let w = 0; w << 5 < len; w++) {
+  for (let w = start >>> 5; w << 5 < len; w++) {
     const m0 = k0[w]!;
     const m1 = k1[w]!;
     const end = off + Math.min((w << 5) + 32, len);
-    for (let o = off + (w << 5); o < end; o += 2) {
+    for (let o = off + Math.max(w << 5, start); o < end; o += 2) {
       // τ = (keep·c)·δ, keep = bit j of the mask word; the pair's second element may not exist
       const j = o & 31;
       const bo = b[o]!;

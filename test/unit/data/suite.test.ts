@@ -281,7 +281,8 @@ describe('pretrainCorpus', () => {
       seed: 7,
       trainPerDomain: 1,
       evalPerDomain: 250,
-      difficulty: { arith: 1, code: 1 },
+      // qa/mc at level 2 hold 250 held-out questions in the same 100-entity world
+      difficulty: { arith: 1, code: 1, qa: 2, mc: 2 },
     });
     expect(larger.world).toEqual(suite.world);
     for (const s of [suite, larger]) {
