@@ -427,6 +427,8 @@ export class SafetensorsWriter {
   private readonly written = new Set<string>();
   /** Tensors written in part: the next element expected. */
   private readonly parts = new Map<string, number>();
+  /** Asynchronous part writes under way (writePartAsync). */
+  private inflight = 0;
   private readonly dtype: 'F32' | 'BF16';
   private readonly dataStart: number;
   private state: 'open' | 'finished' | 'aborted' = 'open';
@@ -462,8 +464,45 @@ export class SafetensorsWriter {
     this.put(name, offset, data, false);
   }
 
-  private put(name: string, offset: number, data: Float32Array, whole: boolean): void {
+  /**
+   * writePart without waiting for the bytes: an F32 writer hands them to libuv's thread pool
+   * (`data` must stay unchanged until the promise settles); a BF16 one converts and writes them
+   * now. The part is checked and counted at once; a failed write aborts the writer and rejects.
+   * Every promise must have settled before `finish()`.
+   */
+  writePartAsync(name: string, offset: number, data: Float32Array): Promise<void> {
+    if (this.dtype !== 'F32') {
+      this.writePart(name, offset, data);
+      return Promise.resolve();
+    }
+    const pos = this.put(name, offset, data, false, false);
+    const fd = this.fd!;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.inflight++;
+    return new Promise<void>((resolve, reject) => {
+      const end = (err: Error | null) => {
+        if (--this.inflight === 0 && this.state === 'aborted') this.closeFd();
+        if (err === null) resolve();
+        else {
+          this.abort();
+          reject(ioError(this.path, 'cannot write', err));
+        }
+      };
+      const step = (done: number) => {
+        if (done >= bytes.byteLength || this.state === 'aborted') return end(null);
+        fs.write(fd, bytes, done, bytes.byteLength - done, pos + done, (err, n) => {
+          if (err || n <= 0) end(err ?? new Error('write returned no progress'));
+          else step(done + n);
+        });
+      };
+      step(0);
+    });
+  }
+
+  /** Checks and counts a part, writes it unless `write` is false; returns its file position. */
+  private put(name: string, offset: number, data: Float32Array, whole: boolean, write = true): number {
     if (this.state !== 'open') throw new Error(`${this.path}: write after ${this.state}`);
+    let at = 0;
     this.guard(() => {
       const p = this.planned.get(name);
       if (!p) throw fileError(this.path, `tensor ${JSON.stringify(name)} is not in the plan`);
@@ -482,8 +521,11 @@ export class SafetensorsWriter {
       }
       const elem = this.dtype === 'F32' ? 4 : 2;
       const pos = this.dataStart + p.begin + offset * elem;
+      at = pos;
       const fd = this.fd!;
-      if (this.dtype === 'F32') {
+      if (!write) {
+        // the caller writes the bytes
+      } else if (this.dtype === 'F32') {
         writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
       } else {
         const src = new Uint32Array(data.buffer, data.byteOffset, data.length);
@@ -500,10 +542,12 @@ export class SafetensorsWriter {
         this.written.add(name);
       } else this.parts.set(name, end);
     });
+    return at;
   }
 
   finish(): void {
     if (this.state !== 'open') throw new Error(`${this.path}: finish after ${this.state}`);
+    if (this.inflight > 0) throw new Error(`${this.path}: finish with ${this.inflight} writes under way`);
     this.guard(() => {
       for (const name of this.planned.keys()) {
         if (!this.written.has(name))
@@ -523,15 +567,20 @@ export class SafetensorsWriter {
   abort(): void {
     if (this.state === 'finished') return;
     this.state = 'aborted';
-    if (this.fd !== null) {
-      try {
-        fs.closeSync(this.fd);
-      } catch {
-        // ignore
-      }
-      this.fd = null;
-    }
+    // an asynchronous write still under way closes the file when it ends (closing it now could
+    // let the descriptor be reused by another file while the write is in flight)
+    if (this.inflight === 0) this.closeFd();
     unlinkQuiet(this.tmp);
+  }
+
+  private closeFd(): void {
+    if (this.fd === null) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // ignore
+    }
+    this.fd = null;
   }
 
   private guard(fn: () => void): void {

@@ -730,7 +730,8 @@ function tiesPairFast(
 ): boolean {
   // the SIMD kernel does a multiple of 4 elements; the loop below the rest
   const simd = arenaOf(k0, k1, x0, x1, b, out);
-  const start = simd === null ? 0 : simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, lambda, div, mode);
+  const start =
+    simd === null ? 0 : simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, lambda, div, mode);
   if (start < 0) return false;
   let bad = 0;
   for (let w = start >>> 5; w << 5 < len; w++) {

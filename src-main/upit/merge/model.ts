@@ -360,9 +360,9 @@ class TensorMerger {
 const STREAM_BLOCK = 64 * CHUNK;
 
 /**
- * Streams tensors block by block through two BufferSets: while one block is merged and written,
- * the next one's inputs are read (asynchronously, on libuv's thread pool) straight into the other
- * set; a tensor the merge skips is copied from the base the same way. Used when the method can
+ * Streams tensors block by block through two BufferSets: while one block is merged, the next
+ * one's inputs are read and the previous one's output written (asynchronously, on libuv's thread
+ * pool), straight from and into the sets; a tensor the merge skips is copied from the base the same way. Used when the method can
  * merge by blocks (MergeMethod.blocks) and every input is F32: the whole tensor never sits in
  * memory, and the data stays in cache.
  */
@@ -396,31 +396,41 @@ class TensorStreamer {
         this.modelReaders.forEach((r, i) =>
           reads.push(r.readRange(name, off, set.models[i]!.subarray(0, len))),
         );
-      return Promise.all(reads);
+      const all = Promise.all(reads);
+      all.catch(() => undefined); // awaited below (a rejection before that is not unhandled)
+      return all;
     };
-    let [cur, next] = this.sets;
-    let pending = read(0, cur);
+    // block i is in sets[i % 2]; its write (of out, or of base for a copy) goes on while block
+    // i + 1 is merged, and must finish before block i + 2 is read into the same set
+    const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+    let pending = read(0, this.sets[0]);
     try {
-      for (let off = 0; off < numel; off += STREAM_BLOCK) {
+      for (let i = 0, off = 0; off < numel; i++, off += STREAM_BLOCK) {
+        const cur = this.sets[i % 2]!;
         await pending;
+        if (off + STREAM_BLOCK < numel) {
+          await writes[(i + 1) % 2];
+          pending = read(off + STREAM_BLOCK, this.sets[(i + 1) % 2]!);
+        }
         const len = Math.min(STREAM_BLOCK, numel - off);
-        if (off + STREAM_BLOCK < numel) pending = read(off + STREAM_BLOCK, next);
         const base = cur.base.subarray(0, len);
-        if (bm === null) writer.writePart(name, off, base);
-        else {
-          const out = cur.out.subarray(0, len);
+        let out = base;
+        if (bm !== null) {
+          out = cur.out.subarray(0, len);
           bm.next(
             base,
             cur.models.map((x) => x.subarray(0, len)),
             out,
           );
-          writer.writePart(name, off, out);
         }
-        [cur, next] = [next, cur];
+        const w = writer.writePartAsync(name, off, out);
+        w.catch(() => undefined); // awaited below
+        writes[i % 2] = w;
       }
+      await Promise.all(writes);
     } finally {
-      // never leave a read in flight into buffers (or files) about to be reused or closed
-      await pending.catch(() => undefined);
+      // never leave a read or write in flight on buffers (or files) about to be reused or closed
+      await Promise.allSettled([pending, ...writes]);
     }
     return !merged;
   }

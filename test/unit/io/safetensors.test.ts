@@ -203,6 +203,26 @@ describe('atomic writes', () => {
     expect(ls(dir)).toEqual(['p.safetensors']);
   });
 
+  it('SafetensorsWriter writes parts asynchronously (F32) or at once (BF16), checked when called', async () => {
+    const dir = tempDir();
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const file = path.join(dir, `${dtype}.safetensors`);
+      const w = new SafetensorsWriter(file, [{ name: 'a', shape: [4] }], { dtype });
+      const first = w.writePartAsync('a', 0, Float32Array.from([1, 2]));
+      expect(() => w.writePart('a', 3, Float32Array.from([4]))).toThrow(/expected one at 2/);
+      // that refusal aborted the writer: the write already under way settles, nothing stays
+      await first.catch(() => undefined);
+      expect(ls(dir).filter((f) => f.startsWith(dtype))).toEqual([]);
+      const w2 = new SafetensorsWriter(file, [{ name: 'a', shape: [4] }], { dtype });
+      await Promise.all([
+        w2.writePartAsync('a', 0, Float32Array.from([1, 2])),
+        w2.writePartAsync('a', 2, Float32Array.from([3, 4])),
+      ]);
+      w2.finish();
+      expect(Array.from(readSafetensors(file).tensors.get('a')!.data)).toEqual([1, 2, 3, 4]);
+    }
+  });
+
   it('SafetensorsWriter: missing tensor, wrong size, unknown name and abort leave nothing behind', () => {
     const dir = tempDir();
     const file = path.join(dir, 'w.safetensors');
