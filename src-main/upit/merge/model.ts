@@ -361,10 +361,10 @@ const STREAM_BLOCK = 64 * CHUNK;
 
 /**
  * Streams tensors block by block through two BufferSets: while one block is merged, the next
- * one's inputs are read and the previous one's output written (asynchronously, on libuv's thread
- * pool), straight from and into the sets; a tensor the merge skips is copied from the base the same way. Used when the method can
- * merge by blocks (MergeMethod.blocks) and every input is F32: the whole tensor never sits in
- * memory, and the data stays in cache.
+ * one's inputs are read and the previous one's output written (asynchronously, on libuv's
+ * thread pool), straight from and into the sets; a tensor the merge skips is copied from the
+ * base the same way. Used when the method can merge by blocks (MergeMethod.blocks) and every
+ * input is F32: the whole tensor never sits in memory, and the data stays in cache.
  */
 class TensorStreamer {
   constructor(
