@@ -41,13 +41,34 @@ const INSTRUCT_DOMAINS: readonly DomainName[] = ['arith', 'code', 'qa', 'mc'];
  */
 export const LEVEL_WEIGHTS: readonly number[] = [0.3, 0.3, 0.2, 0.1, 0.1];
 
-function corpusLevel(rng: Rng): number {
+/** Check level weights (five non-negative numbers, not all zero) and normalise them to sum 1. */
+export function resolveLevels(levels: readonly number[] | undefined): number[] {
+  if (levels === undefined) return [...LEVEL_WEIGHTS]; // as they are: the default corpus stays bit-identical
+  const w = levels;
+  if (w.length !== LEVEL_WEIGHTS.length)
+    throw new UserError(
+      `corpus levels must be ${LEVEL_WEIGHTS.length} weights, one per difficulty level (got ${w.length})`,
+    );
+  for (const [i, v] of w.entries()) {
+    if (!Number.isFinite(v) || v < 0)
+      throw new UserError(`corpus levels: weight of level ${i + 1} must be a non-negative number (got ${v})`);
+  }
+  const total = w.reduce((a, b) => a + b, 0);
+  if (total <= 0) throw new UserError('corpus levels must have a positive weight');
+  return w.map((v) => v / total);
+}
+
+/** A difficulty level 1..weights.length drawn with the (normalised) weights. */
+function corpusLevel(rng: Rng, weights: readonly number[]): number {
   let u = rng.next();
-  for (let i = 0; i < LEVEL_WEIGHTS.length - 1; i++) {
-    u -= LEVEL_WEIGHTS[i]!;
+  let last = 1;
+  for (let i = 0; i < weights.length; i++) {
+    if (weights[i]! <= 0) continue;
+    last = i + 1;
+    u -= weights[i]!;
     if (u < 0) return i + 1;
   }
-  return LEVEL_WEIGHTS.length;
+  return last; // rounding left u ≥ 0: the last level with weight
 }
 
 /** What the corpus must not contain, and what its instruct documents may ask about. */
@@ -112,6 +133,7 @@ export class CorpusStream {
   private readonly entities: string[];
   private epoch: string[] = [];
   private readonly mix: CorpusMix;
+  private readonly levels: number[];
   private readonly people: string[];
   /** Training keys with the last phrasing dropped (it is eval-only at difficulty 5). */
   private readonly trainKeys: QuestionKey[];
@@ -121,6 +143,7 @@ export class CorpusStream {
     private readonly index: WorldIndex,
     mix: CorpusMix,
     private readonly guard: CorpusGuard,
+    levels?: readonly number[],
   ) {
     const total = mix.knowledge + mix.arith + mix.code + mix.instruct;
     this.mix = {
@@ -130,9 +153,12 @@ export class CorpusStream {
       instruct: mix.instruct / total,
     };
     const m = this.mix;
+    this.levels = resolveLevels(levels);
+    // The default levels keep the stream key (and so the corpus) of earlier versions.
+    const levelKey = levels === undefined ? '' : `:levels=${this.levels.map((v) => v.toFixed(6)).join(',')}`;
     this.rng = Rng.derive(
       seed,
-      `corpus:${m.knowledge.toFixed(6)}:${m.arith.toFixed(6)}:${m.instruct.toFixed(6)}`,
+      `corpus:${m.knowledge.toFixed(6)}:${m.arith.toFixed(6)}:${m.instruct.toFixed(6)}${levelKey}`,
     );
     this.entities = index.world.entities.map((e) => e.name);
     this.people = index.entities('person');
@@ -161,7 +187,7 @@ export class CorpusStream {
     const rng = this.rng;
     let domain = INSTRUCT_DOMAINS[rng.int(INSTRUCT_DOMAINS.length)]!;
     if ((domain === 'qa' || domain === 'mc') && this.trainKeys.length === 0) domain = 'arith';
-    const level = corpusLevel(rng);
+    const level = corpusLevel(rng, this.levels);
     if (domain === 'arith') {
       const p = this.arithProblem(level);
       return { domain, prompt: p.prompt, response: arithResponse(p, true) };
@@ -215,7 +241,7 @@ export class CorpusStream {
       return entityDocument(rng, this.index, this.epoch.pop()!);
     }
     if (u >= this.mix.knowledge + this.mix.arith + this.mix.code) return this.instructDocument();
-    const level = corpusLevel(rng);
+    const level = corpusLevel(rng, this.levels);
     if (u < this.mix.knowledge + this.mix.arith) {
       if (rng.next() < 0.35) return arithDrillText(rng, level);
       return arithWorkedText(this.arithProblem(level));

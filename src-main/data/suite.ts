@@ -15,7 +15,7 @@ import { Rng } from '../common/rng.js';
 import { UserError } from '../common/errors.js';
 import { arithResponse, generateArithProblem } from './arith.js';
 import { CODE_PROMPT_HEADER, generateCodeProblem } from './code.js';
-import { CorpusStream, questionAnswerKey, resolveMix, type CorpusGuard } from './corpus.js';
+import { CorpusStream, questionAnswerKey, resolveLevels, resolveMix, type CorpusGuard } from './corpus.js';
 import {
   activeKeys,
   enumerateKeys,
@@ -308,10 +308,11 @@ export function buildSuite(opts: SuiteOptions): Suite {
     if (co.docs !== undefined) checkCount('corpus docs', co.docs);
     if (co.bytes !== undefined) checkCount('corpus bytes', co.bytes);
     const mix = resolveMix(co.mix);
-    const key = `${mix.knowledge}:${mix.arith}:${mix.code}:${mix.instruct}`;
+    const levels = co.levels === undefined ? undefined : resolveLevels(co.levels);
+    const key = `${mix.knowledge}:${mix.arith}:${mix.code}:${mix.instruct}:${levels?.join(',') ?? 'default'}`;
     let stream = streams.get(key);
     if (!stream) {
-      stream = new CorpusStream(seed, index, mix, corpusGuard());
+      stream = new CorpusStream(seed, index, mix, corpusGuard(), levels);
       streams.set(key, stream);
     }
     return stream.take(co);

@@ -146,6 +146,12 @@ export interface CorpusOptions {
   /** Stop once the documents total at least this many bytes. With `docs`, whichever is reached first. */
   bytes?: number;
   mix?: Partial<CorpusMix>;
+  /**
+   * Relative weights of difficulty levels 1..5 for arith/code documents and instruct pairs
+   * (default LEVEL_WEIGHTS in corpus.ts: 0.3, 0.3, 0.2, 0.1, 0.1). Tilt it towards the level a
+   * model is evaluated at, e.g. [0.6, 0.25, 0.1, 0.05, 0] for a level-1 tiny model.
+   */
+  levels?: readonly number[];
 }
 
 export interface Suite {

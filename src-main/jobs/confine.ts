@@ -11,6 +11,7 @@ import path from 'node:path';
 export const PATH_FIELDS: readonly (readonly string[])[] = [
   ['base'],
   ['model'],
+  ['init'],
   ['file'],
   ['data', 'train'],
   ['data', 'eval'],

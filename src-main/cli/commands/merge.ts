@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UserError } from '../../common/errors.js';
 import { createProgress } from '../progress.js';
-import { jsonOption, parseFloatOption, parseIntOption } from './options.js';
+import { jsonOption, parseFloatOption, parseIntOption, parseNumberList } from './options.js';
 
 interface MergeOpts {
   method: string;
@@ -18,14 +18,6 @@ interface MergeOpts {
   dtype?: string;
   out: string;
   json?: boolean;
-}
-
-function parseNumberList(name: string, value: string): number[] {
-  return value.split(',').map((p) => {
-    const n = Number(p.trim());
-    if (p.trim() === '' || !Number.isFinite(n)) throw new UserError(`${name}: '${p}' is not a number`);
-    return n;
-  });
 }
 
 export function registerMerge(program: Command): void {

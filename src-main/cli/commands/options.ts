@@ -27,6 +27,35 @@ export function parseFloatOption(name: string) {
   };
 }
 
+/** "0.5,1,2e-3" → [0.5, 1, 0.002]; every element a finite number. */
+export function parseNumberList(name: string, value: string): number[] {
+  return value.split(',').map((p) => {
+    const n = Number(p.trim());
+    if (p.trim() === '' || !Number.isFinite(n)) throw new UserError(`${name}: '${p}' is not a number`);
+    return n;
+  });
+}
+
+/** "knowledge=0.4,arith=0.2" → { knowledge: 0.4, arith: 0.2 }, keys among `keys`. */
+export function parseNamedNumbers<K extends string>(
+  name: string,
+  value: string,
+  keys: readonly K[],
+): Partial<Record<K, number>> {
+  const out: Partial<Record<K, number>> = {};
+  for (const part of value.split(',')) {
+    const m = /^\s*([a-z_]+)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!m) throw new UserError(`${name}: expected name=number pairs separated by commas, got '${part}'`);
+    const key = m[1] as K;
+    if (!keys.includes(key))
+      throw new UserError(`${name}: unknown name '${m[1]}' (expected ${keys.join(', ')})`);
+    const n = Number(m[2]);
+    if (!Number.isFinite(n)) throw new UserError(`${name}: ${key}: '${m[2]}' is not a number`);
+    out[key] = n;
+  }
+  return out;
+}
+
 /** "1,2,3" → [1,2,3]; every element a non-negative integer. */
 export function parseIdList(name: string, value: string): number[] {
   const parts = value.split(',').map((s) => s.trim());

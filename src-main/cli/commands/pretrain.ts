@@ -7,12 +7,17 @@ import type { PretrainResult } from '../../jobs/kinds/pretrain.js';
 import { defaultWorkspaceDir } from '../../store/index.js';
 import {
   parseJobConfig,
+  parseNamedNumbers,
+  parseNumberList,
   backendOption,
   jsonOption,
   parseFloatOption,
   parseIntOption,
   workspaceOption,
 } from './options.js';
+
+const CORPUS_KINDS = ['knowledge', 'arith', 'code', 'instruct'] as const;
+type CorpusKind = (typeof CORPUS_KINDS)[number];
 
 interface PretrainOpts {
   workspace?: string;
@@ -22,6 +27,9 @@ interface PretrainOpts {
   corpus: string;
   suiteSeed: number;
   docs: number;
+  mix?: Partial<Record<CorpusKind, number>>;
+  levels?: number[];
+  init?: string;
   seed: number;
   dim: number;
   layers: number;
@@ -56,6 +64,25 @@ export function registerPretrain(program: Command): void {
     )
     .option('--suite-seed <n>', 'seed of the embedded world', parseIntOption('--suite-seed'), 1)
     .option('--docs <n>', 'documents of the embedded corpus', parseIntOption('--docs'), 20_000)
+    .option(
+      '--mix <shares>',
+      'shares of the embedded corpus document kinds, e.g. knowledge=0.4,instruct=0.35 (default knowledge=0.45,arith=0.2,code=0.1,instruct=0.25)',
+      (v: string) => parseNamedNumbers('--mix', v, CORPUS_KINDS),
+    )
+    .option(
+      '--levels <weights>',
+      'weights of difficulty levels 1..5 for the embedded corpus arithmetic, programs and Q/A pairs (default 0.3,0.3,0.2,0.1,0.1)',
+      (v: string) => {
+        const w = parseNumberList('--levels', v);
+        if (w.length !== 5)
+          throw new UserError(`--levels: expected 5 weights (levels 1..5), got ${w.length}`);
+        return w;
+      },
+    )
+    .option(
+      '--init <dir>',
+      'continue pre-training from this model directory (its architecture and weights; the model-shape options are ignored)',
+    )
     .option('--seed <n>', 'initialisation and data-order seed', parseIntOption('--seed'), 1)
     .option('--dim <n>', 'hidden size', parseIntOption('--dim'), 128)
     .option('--layers <n>', 'transformer layers', parseIntOption('--layers'), 4)
@@ -87,8 +114,15 @@ export function registerPretrain(program: Command): void {
         seed: opts.seed,
         corpus:
           opts.corpus === 'embedded'
-            ? { source: 'embedded', suiteSeed: opts.suiteSeed, docs: opts.docs }
+            ? {
+                source: 'embedded',
+                suiteSeed: opts.suiteSeed,
+                docs: opts.docs,
+                ...(opts.mix ? { mix: opts.mix } : {}),
+                ...(opts.levels ? { levels: opts.levels } : {}),
+              }
             : { source: 'file', path: resolve(opts.corpus) },
+        ...(opts.init !== undefined ? { init: resolve(opts.init) } : {}),
         model: {
           hiddenSize: opts.dim,
           numLayers: opts.layers,
@@ -109,6 +143,12 @@ export function registerPretrain(program: Command): void {
         weightDecay: opts.weightDecay,
         ...(opts.checkpointEvery !== undefined ? { checkpointEverySteps: opts.checkpointEvery } : {}),
       };
+      if (opts.corpus !== 'embedded' && (opts.mix || opts.levels))
+        throw new UserError(
+          '--mix and --levels shape the embedded corpus; they do not apply to --corpus FILE',
+        );
+      if (opts.init !== undefined && !existsSync(opts.init))
+        throw new UserError(`--init: ${opts.init} does not exist`);
       const config = parseJobConfig('pretrain', PretrainConfig, raw);
       if (opts.out && existsSync(opts.out)) throw new UserError(`--out: ${opts.out} already exists`);
       const { runJobInProcess } = await import('../run-job.js');

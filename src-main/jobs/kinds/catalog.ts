@@ -31,6 +31,11 @@ export const PretrainConfig = z
   .strictObject({
     backend: BackendRequest.default('auto'),
     seed: z.number().int().min(0).max(0xffffffff).default(1),
+    /**
+     * Continue pre-training from this model directory (its architecture and weights) instead of
+     * a random initialisation; `model` is then ignored. Optimizer state starts fresh.
+     */
+    init: z.string().min(1).optional(),
     /** The embedded world's corpus (by suite seed and size) or a text file (documents separated by blank lines). */
     corpus: z
       .discriminatedUnion('source', [
@@ -38,6 +43,17 @@ export const PretrainConfig = z
           source: z.literal('embedded'),
           suiteSeed: z.number().int().min(0).default(1),
           docs: z.number().int().min(10).max(5_000_000).default(20_000),
+          /** Shares of the document kinds (default DEFAULT_MIX in data/corpus.ts). */
+          mix: z
+            .strictObject({
+              knowledge: z.number().min(0).optional(),
+              arith: z.number().min(0).optional(),
+              code: z.number().min(0).optional(),
+              instruct: z.number().min(0).optional(),
+            })
+            .optional(),
+          /** Weights of difficulty levels 1..5 for arith/code documents and instruct pairs. */
+          levels: z.array(z.number().min(0)).length(5).optional(),
         }),
         z.strictObject({ source: z.literal('file'), path: z.string().min(1) }),
       ])
@@ -102,12 +118,19 @@ export const PretrainConfig = z
         message: `must divide numHeads (${m.numHeads})`,
       });
     }
-    if (c.seqLen > m.maxPositionEmbeddings) {
+    if (c.seqLen > m.maxPositionEmbeddings && c.init === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['seqLen'],
         message: `exceeds model.maxPositionEmbeddings (${m.maxPositionEmbeddings})`,
       });
+    }
+    if (c.corpus.source === 'embedded' && c.corpus.levels?.every((w) => w === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['corpus', 'levels'], message: 'must have a positive weight' });
+    }
+    const mix = c.corpus.source === 'embedded' ? c.corpus.mix : undefined;
+    if (mix && Object.values(mix).every((w) => w === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['corpus', 'mix'], message: 'must have a positive weight' });
     }
   });
 export type PretrainConfig = z.output<typeof PretrainConfig>;

@@ -1,6 +1,7 @@
 /**
- * The `pretrain` job: a byte-level Llama trained from scratch on the embedded world's
- * corpus (or a text file). This is how the shipped base model in resources/ was made.
+ * The `pretrain` job: a byte-level Llama trained from scratch, or further from a model directory
+ * (`init`), on the embedded world's corpus (or a text file). This is how the shipped base model in
+ * resources/ was made.
  * Checkpoints go to `runs/<id>/checkpoints/`, the final Hugging Face-layout model to
  * `runs/<id>/model/`, and every checkpoint is recorded with its sha256 in the database.
  */
@@ -10,9 +11,10 @@ import { UserError } from '../../common/errors.js';
 import { buildSuite } from '../../data/suite.js';
 import { readPretrainText } from '../../data/jsonl.js';
 import { ByteTokenizer } from '../../io/tokenizer.js';
-import { makeLlamaConfig, llamaConfigJson } from '../../model/config.js';
+import { makeLlamaConfig, llamaConfigJson, type LlamaConfig } from '../../model/config.js';
 import { initLlamaWeights } from '../../model/params.js';
-import { saveModel } from '../../model/load.js';
+import type { HostTensor } from '../../io/host-tensor.js';
+import { loadModel, saveModel } from '../../model/load.js';
 import { useBackend } from '../../tensor/backend.js';
 import { packDocuments } from '../../train/batches.js';
 import { llamaTrainable } from '../../train/llama-trainable.js';
@@ -32,8 +34,36 @@ export interface PretrainResult {
 
 export function pretrainDocuments(config: PretrainConfig): string[] {
   if (config.corpus.source === 'file') return readPretrainText(config.corpus.path);
-  const suite = buildSuite({ seed: config.corpus.suiteSeed, trainPerDomain: 1, evalPerDomain: 50 });
-  return suite.pretrainCorpus({ docs: config.corpus.docs });
+  const { suiteSeed, docs, mix, levels } = config.corpus;
+  const suite = buildSuite({ seed: suiteSeed, trainPerDomain: 1, evalPerDomain: 50 });
+  return suite.pretrainCorpus({ docs, ...(mix ? { mix } : {}), ...(levels ? { levels } : {}) });
+}
+
+/**
+ * The model `--init` continues from: a dense byte-level Llama whose context holds a window.
+ * Its weights come back on the host, to become the trainable ones.
+ */
+async function initialModel(
+  dir: string,
+  tok: ByteTokenizer,
+  seqLen: number,
+): Promise<{ cfg: LlamaConfig; weights: Map<string, HostTensor> }> {
+  const loaded = await loadModel(dir);
+  const { cfg } = loaded;
+  const weights = new Map<string, HostTensor>();
+  const problem =
+    cfg.vocabSize !== tok.vocabSize
+      ? `vocab_size ${cfg.vocabSize} is not the byte tokenizer's ${tok.vocabSize} (pretrain continues byte-level models only)`
+      : seqLen > cfg.maxPositionEmbeddings
+        ? `max_position_embeddings ${cfg.maxPositionEmbeddings} is shorter than --seq-len ${seqLen}`
+        : null;
+  if (!problem) {
+    for (const [name, t] of loaded.weights)
+      weights.set(name, { shape: [...t.shape], data: t.dataSync() as Float32Array });
+  }
+  loaded.dispose();
+  if (problem) throw new UserError(`${join(dir, 'config.json')}: ${problem}`);
+  return { cfg, weights };
 }
 
 export async function runPretrain(config: PretrainConfig, ctx: JobContext): Promise<PretrainResult> {
@@ -54,28 +84,34 @@ export async function runPretrain(config: PretrainConfig, ctx: JobContext): Prom
         `fewer than one batch of ${config.batchSize}`,
     );
   }
+  const init = config.init === undefined ? null : await initialModel(config.init, tok, config.seqLen);
   const m = config.model;
-  const cfg = makeLlamaConfig({
-    vocabSize: tok.vocabSize,
-    hiddenSize: m.hiddenSize,
-    intermediateSize: m.intermediateSize,
-    numLayers: m.numLayers,
-    numHeads: m.numHeads,
-    numKvHeads: m.numKvHeads ?? m.numHeads,
-    maxPositionEmbeddings: m.maxPositionEmbeddings,
-    ropeTheta: m.ropeTheta,
-    tieWordEmbeddings: m.tieWordEmbeddings,
-    bosTokenId: tok.bosId,
-    eosTokenId: tok.eosId,
-    padTokenId: tok.padId,
-  });
+  const cfg =
+    init?.cfg ??
+    makeLlamaConfig({
+      vocabSize: tok.vocabSize,
+      hiddenSize: m.hiddenSize,
+      intermediateSize: m.intermediateSize,
+      numLayers: m.numLayers,
+      numHeads: m.numHeads,
+      numKvHeads: m.numKvHeads ?? m.numHeads,
+      maxPositionEmbeddings: m.maxPositionEmbeddings,
+      ropeTheta: m.ropeTheta,
+      tieWordEmbeddings: m.tieWordEmbeddings,
+      bosTokenId: tok.bosId,
+      eosTokenId: tok.eosId,
+      padTokenId: tok.padId,
+    });
   const tokensPerStep = config.batchSize * config.gradAccum * config.seqLen;
   ctx.log(
     `corpus: ${docs.length} documents → ${examples.length} windows of ${config.seqLen} tokens; ` +
       `${tokensPerStep} tokens per step`,
   );
 
-  const model = llamaTrainable(cfg, initLlamaWeights(cfg, Rng.derive(config.seed, 'init')), { mode: 'full' });
+  if (init)
+    ctx.log(`continuing from ${config.init} (${init.cfg.numLayers} layers, d ${init.cfg.hiddenSize})`);
+  const weights = init?.weights ?? initLlamaWeights(cfg, Rng.derive(config.seed, 'init'));
+  const model = llamaTrainable(cfg, weights, { mode: 'full' });
   try {
     let finalLoss = NaN;
     const result = await train(

@@ -5,8 +5,10 @@ import { generateCodeProblem } from '../../../src-main/data/code.js';
 import {
   CorpusStream,
   DEFAULT_MIX,
+  LEVEL_WEIGHTS,
   MAX_INSTRUCT_PAIRS,
   questionAnswerKey,
+  resolveLevels,
 } from '../../../src-main/data/corpus.js';
 import { enumerateKeys, splitKeys } from '../../../src-main/data/knowledge.js';
 import { WorldIndex, fill, generateWorld } from '../../../src-main/data/world.js';
@@ -141,6 +143,57 @@ describe('instruct documents', () => {
     const expected = DEFAULT_MIX.instruct / Object.values(DEFAULT_MIX).reduce((a, b) => a + b, 0);
     expect(Math.abs(share - expected)).toBeLessThan(0.03);
     for (const d of mixed.filter(isInstruct)) expect(() => pairsOf(d)).not.toThrow();
+  });
+});
+
+describe('corpus difficulty levels', () => {
+  const suite = buildSuite({ seed: 5, trainPerDomain: 1, evalPerDomain: 50 });
+  const arithPairs = (levels: number[]) =>
+    suite
+      .pretrainCorpus({ docs: 600, mix: INSTRUCT_ONLY, levels })
+      .flatMap(pairsOf)
+      .filter((p) => domainOf(p) === 'arith');
+  const steps = (p: Pair) => [...p.response.matchAll(/\d+[-+*/]\d+=\d+/g)].length;
+
+  it('draw arithmetic and programs at the weighted levels only', () => {
+    const easy = arithPairs([1, 0, 0, 0, 0]);
+    expect(easy.length).toBeGreaterThan(50);
+    for (const p of easy) {
+      expect(steps(p), p.response).toBe(1); // level 1: one step of + or −, numbers ≤ 10
+      const [a, b] = [...p.response.matchAll(/(\d+)[-+](\d+)=/g)][0]!.slice(1).map(Number);
+      expect(Math.max(a!, b!), p.response).toBeLessThanOrEqual(10);
+    }
+    for (const p of arithPairs([0, 0, 0, 0, 1])) expect(steps(p), p.response).toBeGreaterThanOrEqual(3);
+    // mostly level 1: one-step problems dominate, other levels still appear
+    const tilted = arithPairs([0.8, 0.2, 0, 0, 0]).map(steps);
+    const oneStep = tilted.filter((n) => n === 1).length / tilted.length;
+    expect(oneStep).toBeGreaterThan(0.65);
+    expect(oneStep).toBeLessThan(0.95);
+  });
+
+  it('are part of the corpus identity: deterministic, and a new stream for other weights', () => {
+    const a = suite.pretrainCorpus({ docs: 300, levels: [0.6, 0.25, 0.1, 0.05, 0] });
+    const again = buildSuite({ seed: 5, trainPerDomain: 1, evalPerDomain: 50 });
+    expect(again.pretrainCorpus({ docs: 300, levels: [0.6, 0.25, 0.1, 0.05, 0] })).toEqual(a);
+    expect(a).not.toEqual(suite.pretrainCorpus(300));
+    // weights are relative: scaled weights are the same stream
+    expect(again.pretrainCorpus({ docs: 300, levels: [6, 2.5, 1, 0.5, 0] })).toEqual(a);
+  });
+
+  it('keep eval items out of a tilted corpus too', () => {
+    const docs = suite.pretrainCorpus({ docs: 1500, mix: INSTRUCT_ONLY, levels: [1, 0, 0, 0, 0] });
+    const prompts = new Set(docs.flatMap(pairsOf).map((p) => normalizePrompt(p.prompt)));
+    const e = buildSuite({ seed: 5, trainPerDomain: 1, evalPerDomain: 120 });
+    for (const it of e.eval) expect(prompts.has(normalizePrompt(it.prompt)), it.prompt).toBe(false);
+  });
+
+  it('must be five non-negative weights with a positive sum', () => {
+    expect(resolveLevels(undefined)).toEqual([...LEVEL_WEIGHTS]);
+    expect(resolveLevels([2, 2, 0, 0, 0])).toEqual([0.5, 0.5, 0, 0, 0]);
+    expect(() => resolveLevels([1, 2])).toThrow(/5 weights, one per difficulty level \(got 2\)/);
+    expect(() => resolveLevels([1, -1, 0, 0, 0])).toThrow(/level 2 must be a non-negative number/);
+    expect(() => resolveLevels([0, 0, 0, 0, 0])).toThrow(/positive weight/);
+    expect(() => suite.pretrainCorpus({ docs: 10, levels: [1, Number.NaN, 0, 0, 0] })).toThrow(/level 2/);
   });
 });
 
