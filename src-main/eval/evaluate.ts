@@ -15,6 +15,7 @@
  *   BPE token straddles the prompt boundary — see score.ts).
  * All (item, choice) pairs are scored together in right-padded batches.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { UserError } from '../common/errors.js';
 import {
   choiceContinuation,
@@ -65,6 +66,10 @@ export interface DomainScore {
   ciHigh: number;
   /** The metric that `ItemResult.correct` and `average` use for this domain. */
   primary: boolean;
+  /** Per item, in input order: '1' correct, '0' wrong under this metric (for paired tests). */
+  outcomes: string;
+  /** sha256 of the items' ids and answers in order: equal keys mean the same items. */
+  itemsKey: string;
 }
 
 export interface ChoiceDetail {
@@ -227,36 +232,48 @@ export async function evaluate(
 
 /** Per-(domain, metric) accuracy with Wilson intervals, in order of first appearance. */
 export function aggregate(items: readonly ItemResult[], primaryNorm = true): DomainScore[] {
-  const groups = new Map<
-    string,
-    { domain: string; metric: EvalMetricName; primary: boolean; k: number; n: number }
-  >();
-  const add = (domain: string, metric: EvalMetricName, primary: boolean, ok: boolean) => {
-    const key = `${domain}\u0000${metric}`;
+  interface Group {
+    domain: string;
+    metric: EvalMetricName;
+    primary: boolean;
+    k: number;
+    outcomes: string[];
+    key: Hash;
+  }
+  const groups = new Map<string, Group>();
+  const add = (r: ItemResult, metric: EvalMetricName, primary: boolean, ok: boolean) => {
+    const key = `${r.domain}\u0000${metric}`;
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { domain, metric, primary, k: 0, n: 0 }));
-    g.n++;
+    if (!g) {
+      g = { domain: r.domain, metric, primary, k: 0, outcomes: [], key: createHash('sha256') };
+      groups.set(key, g);
+    }
+    g.outcomes.push(ok ? '1' : '0');
+    g.key.update(`${r.id}\u0000${r.answer}\u0001`);
     if (ok) g.k++;
   };
   for (const r of items) {
-    if (!r.choice) add(r.domain, 'exact_match', true, r.correct);
+    if (!r.choice) add(r, 'exact_match', true, r.correct);
     else {
-      const norm = () => add(r.domain, 'acc_norm', primaryNorm, r.choice!.correctNorm);
-      const acc = () => add(r.domain, 'acc', !primaryNorm, r.choice!.correctAcc);
+      const norm = () => add(r, 'acc_norm', primaryNorm, r.choice!.correctNorm);
+      const acc = () => add(r, 'acc', !primaryNorm, r.choice!.correctAcc);
       for (const f of primaryNorm ? [norm, acc] : [acc, norm]) f();
     }
   }
   return [...groups.values()].map((g) => {
-    const ci = wilsonInterval(g.k, g.n);
+    const n = g.outcomes.length;
+    const ci = wilsonInterval(g.k, n);
     return {
       domain: g.domain,
       metric: g.metric,
-      score: g.k / g.n,
-      n: g.n,
+      score: g.k / n,
+      n,
       correct: g.k,
       ciLow: ci.low,
       ciHigh: ci.high,
       primary: g.primary,
+      outcomes: g.outcomes.join(''),
+      itemsKey: g.key.digest('hex'),
     };
   });
 }

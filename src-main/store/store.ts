@@ -13,6 +13,7 @@ import {
   type Distance,
   type DistanceEntry,
   type Evaluation,
+  type EvaluationOutcomes,
   type Experiment,
   type Expert,
   type ExpertLineage,
@@ -164,6 +165,21 @@ function checkSha256(v: string, what: string): string {
   if (typeof v !== 'string' || !/^[0-9a-fA-F]{64}$/.test(v))
     throw new UserError(`${what}: not a hex SHA-256`);
   return v.toLowerCase();
+}
+
+/** An evaluation's per-item outcomes: '0'/'1' per item, as many as its n (when n is given). */
+function outcomesOf(e: NewEvaluation): string | null {
+  const o = e.outcomes;
+  if (o === undefined || o === null) return null;
+  const what = `evaluation ${e.domain}/${e.metric}`;
+  if (typeof o !== 'string' || !/^[01]+$/.test(o))
+    throw new UserError(`${what}: outcomes must be a string of 0 and 1`);
+  if (e.n !== undefined && e.n !== null && o.length !== e.n)
+    throw new UserError(`${what}: ${o.length} outcomes for n = ${e.n}`);
+  if (e.itemsKey === undefined || e.itemsKey === null)
+    throw new UserError(`${what}: outcomes need an itemsKey`);
+  checkSha256(e.itemsKey, `${what} itemsKey`);
+  return o;
 }
 
 function nonEmpty(v: string, what: string): string {
@@ -647,8 +663,9 @@ export class Store {
     }
     const row = this.fk(`evaluation of run ${e.runId}`, () =>
       this.q<Evaluation>(
-        `INSERT INTO evaluations (run_id, checkpoint_id, model_ref, domain, metric, score, n, ci_low, ci_high, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${EVALUATION_COLS}`,
+        `INSERT INTO evaluations (run_id, checkpoint_id, model_ref, domain, metric, score, n, ci_low, ci_high,
+           outcomes, items_key, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${EVALUATION_COLS}`,
       ).get(
         e.runId,
         e.checkpointId ?? null,
@@ -659,6 +676,8 @@ export class Store {
         optInt(e.n, 'evaluation n', 0),
         e.ciLow ?? null,
         e.ciHigh ?? null,
+        outcomesOf(e),
+        e.outcomes == null ? null : (e.itemsKey ?? null),
         this.now(),
       ),
     );
@@ -680,6 +699,14 @@ export class Store {
     return this.q<Evaluation>(`SELECT ${EVALUATION_COLS} FROM evaluations WHERE run_id = ? ORDER BY id`).all(
       runId,
     );
+  }
+
+  /** Per-item outcomes of run `runId`'s evaluations that have them (see NewEvaluation.outcomes). */
+  listEvaluationOutcomes(runId: number): EvaluationOutcomes[] {
+    return this.q<EvaluationOutcomes>(
+      `SELECT id AS evaluationId, outcomes, items_key AS itemsKey FROM evaluations
+       WHERE run_id = ? AND outcomes IS NOT NULL AND items_key IS NOT NULL ORDER BY id`,
+    ).all(runId);
   }
 
   /** Evaluations of the checkpoints of run `checkpointRunId`, whichever run made them (stage 1's checkpoint × domain table). */

@@ -207,6 +207,17 @@ export interface NewEvaluation {
   n?: number | null;
   ciLow?: number | null;
   ciHigh?: number | null;
+  /** Per-item outcomes, '1' correct / '0' wrong in item order (length n), for paired comparisons. */
+  outcomes?: string | null;
+  /** sha256 of the items' identities: rows with equal keys were scored on the same items. */
+  itemsKey?: string | null;
+}
+
+/** The per-item outcomes of one evaluation row (see NewEvaluation). */
+export interface EvaluationOutcomes {
+  evaluationId: number;
+  outcomes: string;
+  itemsKey: string;
 }
 
 /** How a merged expert was made (stage 2). `parents` are expert idx within the run's pool. */

@@ -134,8 +134,16 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     const show = JSON.parse(upit(['show', String(result.run), '--workspace', ws, '--json']).stdout) as {
       checkpoints: { id: number }[];
       evaluations: { checkpointId: number | null; domain: string; n: number }[];
+      specialisation: {
+        perDomain: { domain: string; best: string; vsBase: { n: number } | null }[];
+        verdict: string;
+      };
     };
     expect(show.checkpoints).toHaveLength(2);
+    // per-item outcomes were kept: the best checkpoint per domain is tested against the base, paired
+    expect(show.specialisation.perDomain.map((b) => b.domain).sort()).toEqual(['arith', 'code', 'mc', 'qa']);
+    for (const b of show.specialisation.perDomain) expect(b.vsBase?.n).toBe(2);
+    expect(show.specialisation.verdict).toMatch(/^(yes|no|not shown)/);
     for (const c of show.checkpoints) {
       const domains = show.evaluations.filter((e) => e.checkpointId === c.id).map((e) => e.domain);
       expect(new Set(domains)).toEqual(new Set(['arith', 'code', 'qa', 'mc']));
@@ -143,6 +151,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     expect(show.evaluations.filter((e) => e.checkpointId === null).length).toBeGreaterThan(0); // the base row
     const text = upit(['show', String(result.run), '--workspace', ws]).stdout;
     expect(text).toMatch(/checkpoint × domain/);
+    expect(text).toMatch(/does the best checkpoint differ by domain\? /);
     expect(text).toMatch(/base/);
   });
 
@@ -185,6 +194,43 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     const e = upit(['eval', '--workspace', ws, '--model', out, '--eval', bad, '--backend', 'cpu']);
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/bad-eval\.jsonl:2: /);
+  });
+
+  it('continues pre-training from --init on a corpus tilted by --mix and --levels', () => {
+    const run = (args: string[]) => {
+      const r = upit(['pretrain', '--workspace', ws, ...microPretrainArgs(2), ...args]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const firstLoss = lines.find((l) => l['event'] === 'progress')!['loss'] as number;
+      return { firstLoss, result: lines.find((l) => l['event'] === 'result') as { model: string } };
+    };
+    const tilt = ['--mix', 'knowledge=1,instruct=1', '--levels', '1,0,0,0,0'];
+    // the model-shape options are ignored: the architecture is the init model's (d 32)
+    const cont = run(['--init', out, '--out', join(dir, 'continued'), '--dim', '64', ...tilt]);
+    const scratch = run(tilt);
+    expect(cont.firstLoss).toBeLessThan(scratch.firstLoss - 0.3);
+    const cfg = JSON.parse(readFileSync(join(dir, 'continued', 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(cfg['hidden_size']).toBe(32);
+
+    const bad = (args: string[], message: RegExp) => {
+      const r = upit(['pretrain', '--workspace', join(dir, 'ws-bad'), ...microPretrainArgs(1), ...args]);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(join(dir, 'ws-bad', 'runs', '1'))).toBe(false);
+    };
+    bad(['--levels', '1,2'], /--levels: expected 5 weights \(levels 1\.\.5\), got 2/);
+    bad(['--levels', '0,0,0,0,0'], /corpus\.levels: must have a positive weight/);
+    bad(['--mix', 'knowledge=1,facts=2'], /--mix: unknown name 'facts'/);
+    bad(['--init', join(dir, 'nowhere')], /--init: .*nowhere does not exist/);
+    bad(['--init', join(dir, 'ws')], /config\.json/);
   });
 
   it('rejects impossible options naming the field, and leaves nothing behind', () => {

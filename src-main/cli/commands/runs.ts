@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { UserError } from '../../common/errors.js';
 import { RUN_KINDS, RUN_STATUSES, defaultWorkspaceDir, openWorkspace, type Run } from '../../store/index.js';
-import { checkpointDomainTable, fmtNum, table } from '../format.js';
+import { checkpointSpecialisation, specialisationLines } from '../../eval/paired.js';
+import { checkpointDomainTable, fmtNum, outcomeRows, table } from '../format.js';
 import { jsonOption, parseIntOption, workspaceOption } from './options.js';
 import { distanceTable, expertsTable, lineageTable } from './expand.js';
 
@@ -84,6 +85,9 @@ export function registerRuns(program: Command): void {
           distanceMetric === null
             ? null
             : ws.db.getDistanceMatrix(runId, distanceMetric, experts.length || undefined);
+        const specialisation = checkpointSpecialisation(
+          outcomeRows(evaluations, checkpoints, ws.db.listEvaluationOutcomes(runId)),
+        );
         if (opts.json) {
           process.stdout.write(
             JSON.stringify(
@@ -95,6 +99,7 @@ export function registerRuns(program: Command): void {
                 ...(experts.length > 0 ? { experts } : {}),
                 ...(distances ? { distances: { metric: distanceMetric, matrix: distances } } : {}),
                 ...(seedBuckets.length > 0 ? { seedBuckets } : {}),
+                ...(specialisation ? { specialisation } : {}),
               },
               null,
               2,
@@ -186,6 +191,7 @@ export function registerRuns(program: Command): void {
           out.push(profile.replace(/^/gm, '  ').trimEnd());
           out.push('');
         }
+        if (specialisation) out.push(...specialisationLines(specialisation), '');
         if (evaluations.length > 0) {
           out.push('evaluations');
           out.push(

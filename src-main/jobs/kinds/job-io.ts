@@ -97,6 +97,8 @@ export function recordScores(
       n: d.n,
       ciLow: d.ciLow,
       ciHigh: d.ciHigh,
+      outcomes: d.outcomes,
+      itemsKey: d.itemsKey,
     })),
   );
   if (at.step !== undefined) {

@@ -197,5 +197,17 @@ describe('aggregate', () => {
     expect(rows[0]!.score).toBeCloseTo(2 / 3, 12);
     expect([rows[0]!.ciLow, rows[0]!.ciHigh]).toEqual(Object.values(wilsonInterval(2, 3)));
     expect(aggregate([])).toEqual([]);
+    // per-item outcomes in input order under each metric, for paired comparisons
+    expect(rows.map((r) => r.outcomes)).toEqual(['101', '001', '101', '0']);
+  });
+
+  it('keys the outcomes by the items: the same items give the same key, other items another', () => {
+    const items = [ex('code', true), { ...ex('code', false), id: 'code-2' }];
+    const [a] = aggregate(items);
+    const [b] = aggregate(items.map((r) => ({ ...r, correct: !r.correct })));
+    expect(a!.itemsKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(b!.itemsKey).toBe(a!.itemsKey); // outcomes differ, items do not
+    expect(aggregate([items[1]!, items[0]!])[0]!.itemsKey).not.toBe(a!.itemsKey);
+    expect(aggregate([{ ...items[0]!, answer: 'x' }, items[1]!])[0]!.itemsKey).not.toBe(a!.itemsKey);
   });
 });

@@ -70,22 +70,38 @@ describe('openDatabase and migrations', () => {
   it('applies a later numbered migration on reopen, and rolls back a failing one', () => {
     const file = path.join(tempDir(), 'upit.db');
     openDatabase(file).close();
+    const next = MIGRATIONS.length + 1;
     const m2: Migration = {
-      version: 2,
-      name: '002_run_tags',
+      version: next,
+      name: 'next_run_tags',
       up: 'CREATE TABLE run_tags (run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE, tag TEXT NOT NULL)',
     };
     const bad: Migration = {
-      version: 3,
-      name: '003_broken',
+      version: next + 1,
+      name: 'next_broken',
       up: 'CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);',
     };
-    expect(() => openDatabase(file, { migrations: [...MIGRATIONS, m2, bad] })).toThrow(/003_broken failed/);
+    expect(() => openDatabase(file, { migrations: [...MIGRATIONS, m2, bad] })).toThrow(/next_broken failed/);
     const db = openDatabase(file, { migrations: [...MIGRATIONS, m2] });
-    expect(schemaVersion(db)).toBe(2);
+    expect(schemaVersion(db)).toBe(next);
     expect(tables(db)).toContain('run_tags');
     expect(tables(db)).not.toContain('half_done');
     db.close();
+  });
+
+  it('upgrades a version-1 workspace: its evaluations stay, without per-item outcomes', () => {
+    const file = path.join(tempDir(), 'upit.db');
+    const v1 = openDatabase(file, { migrations: MIGRATIONS.slice(0, 1) });
+    v1.prepare("INSERT INTO runs (kind, status, config, created_at) VALUES ('eval', 'done', '{}', 0)").run();
+    v1.prepare(
+      "INSERT INTO evaluations (run_id, domain, metric, score, n, created_at) VALUES (1, 'qa', 'exact_match', 0.5, 4, 0)",
+    ).run();
+    v1.close();
+    const s = Store.open(file);
+    expect(schemaVersion(s.db)).toBe(SCHEMA_VERSION);
+    expect(s.listEvaluations(1).map((e) => e.score)).toEqual([0.5]);
+    expect(s.listEvaluationOutcomes(1)).toEqual([]);
+    s.close();
   });
 
   it('rejects gaps in migration numbering', () => {
@@ -97,8 +113,8 @@ describe('openDatabase and migrations', () => {
   it('runs table-rebuild migrations with foreign keys off, then on again', () => {
     const file = path.join(tempDir(), 'upit.db');
     const m2: Migration = {
-      version: 2,
-      name: '002_rebuild',
+      version: MIGRATIONS.length + 1,
+      name: 'next_rebuild',
       disableForeignKeys: true,
       up: (db) => {
         expect(db.pragma('foreign_keys', { simple: true })).toBe(0);

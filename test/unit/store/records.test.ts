@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src-main/common/errors.js';
 import { fileSha256 } from '../../../src-main/store/hash.js';
 import { Store } from '../../../src-main/store/store.js';
+import type { NewEvaluation } from '../../../src-main/store/types.js';
 import { tempDir } from './helpers.js';
 
 function setup() {
@@ -109,6 +110,37 @@ describe('evaluations', () => {
       ]),
     ).toThrow(UserError);
     expect(store.listEvaluations(ev.id)).toHaveLength(4);
+    store.close();
+  });
+
+  it('keeps per-item outcomes with their items key, and refuses inconsistent ones', () => {
+    const { store, prep } = setup();
+    const key = 'ab'.repeat(32);
+    const [withItems, without] = store.addEvaluations([
+      {
+        runId: prep.id,
+        domain: 'qa',
+        metric: 'exact_match',
+        score: 0.5,
+        n: 4,
+        outcomes: '1010',
+        itemsKey: key,
+      },
+      { runId: prep.id, domain: 'mc', metric: 'acc', score: 0.5, n: 4 },
+    ]);
+    expect(store.listEvaluationOutcomes(prep.id)).toEqual([
+      { evaluationId: withItems!.id, outcomes: '1010', itemsKey: key },
+    ]);
+    expect(without).toBeDefined();
+    const bad = (e: Partial<NewEvaluation>, message: RegExp) =>
+      expect(() =>
+        store.addEvaluation({ runId: prep.id, domain: 'qa', metric: 'em', score: 0.5, n: 4, ...e }),
+      ).toThrow(message);
+    bad({ outcomes: '101', itemsKey: key }, /qa\/em: 3 outcomes for n = 4/);
+    bad({ outcomes: '10x1', itemsKey: key }, /outcomes must be a string of 0 and 1/);
+    bad({ outcomes: '1010' }, /outcomes need an itemsKey/);
+    bad({ outcomes: '1010', itemsKey: 'abc' }, /itemsKey: not a hex SHA-256/);
+    expect(store.listEvaluations(prep.id)).toHaveLength(2);
     store.close();
   });
 });
