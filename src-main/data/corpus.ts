@@ -11,7 +11,9 @@
  *     arith (chain-of-thought response as in SFT), code ("What does this print?\n<program>"),
  *     qa (a question about a training question key) and mc (the same, rendered with four options
  *     as the suite renders MC prompts, the answer being the option's text). This is what lets
- *     the base model answer in the evaluation template at all (it never sees an eval item).
+ *     the base model answer in the evaluation template at all (it never sees an eval item);
+ *   - recall (optional): a run of words, names and numbers repeated after "Again:", the pattern
+ *     that teaches a small model to copy from its context (see CorpusMix.recall).
  * Arith/code documents and pairs span all difficulty levels (LEVEL_WEIGHTS: mostly 1–3); any
  * whose problem or program is in `avoid` (eval prompts) is skipped. QA/MC pairs only ask about the `trainKeys` given (never a held-out
  * key), never in a key's last phrasing (held out of training at difficulty 5), and any whose
@@ -33,6 +35,9 @@ export const MAX_DOC_BYTES = 250;
 /** Most question/answer pairs in one instruct document. */
 export const MAX_INSTRUCT_PAIRS = 3;
 const INSTRUCT_DOMAINS: readonly DomainName[] = ['arith', 'code', 'qa', 'mc'];
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+/** Between the two copies of a recall document's run. */
+export const RECALL_JOIN = ' Again: ';
 
 /**
  * How often each difficulty level (1..5) is drawn for arith/code documents and instruct pairs:
@@ -145,20 +150,24 @@ export class CorpusStream {
     private readonly guard: CorpusGuard,
     levels?: readonly number[],
   ) {
-    const total = mix.knowledge + mix.arith + mix.code + mix.instruct;
+    const recall = mix.recall ?? 0;
+    const total = mix.knowledge + mix.arith + mix.code + mix.instruct + recall;
     this.mix = {
       knowledge: mix.knowledge / total,
       arith: mix.arith / total,
       code: mix.code / total,
       instruct: mix.instruct / total,
+      recall: recall / total,
     };
     const m = this.mix;
+    // A mix without recall documents keeps the stream key (and so the corpus) of earlier versions.
+    const recallKey = recall > 0 ? `:recall=${m.recall!.toFixed(6)}` : '';
     this.levels = resolveLevels(levels);
     // The default levels keep the stream key (and so the corpus) of earlier versions.
     const levelKey = levels === undefined ? '' : `:levels=${this.levels.map((v) => v.toFixed(6)).join(',')}`;
     this.rng = Rng.derive(
       seed,
-      `corpus:${m.knowledge.toFixed(6)}:${m.arith.toFixed(6)}:${m.instruct.toFixed(6)}${levelKey}`,
+      `corpus:${m.knowledge.toFixed(6)}:${m.arith.toFixed(6)}:${m.instruct.toFixed(6)}${levelKey}${recallKey}`,
     );
     this.entities = index.world.entities.map((e) => e.name);
     this.people = index.entities('person');
@@ -233,6 +242,26 @@ export class CorpusStream {
     return texts.join(RESPONSE_END);
   }
 
+  /** "w1 w2 … wk. Again: w1 w2 … wk." — 3–10 words: world names, numbers, made-up lowercase words. */
+  private recallDocument(): string {
+    const rng = this.rng;
+    const words: string[] = [];
+    const count = 3 + rng.int(8);
+    for (let i = 0; i < count; i++) {
+      const kind = rng.int(4);
+      const w =
+        kind === 0
+          ? String(rng.int(100))
+          : kind === 1
+            ? this.entities[rng.int(this.entities.length)]!
+            : Array.from({ length: 2 + rng.int(5) }, () => LETTERS[rng.int(LETTERS.length)]).join('');
+      if (2 * (words.join(' ').length + 1 + w.length) + RECALL_JOIN.length + 2 > MAX_DOC_BYTES) break;
+      words.push(w);
+    }
+    const run = words.join(' ');
+    return `${run}.${RECALL_JOIN}${run}.`;
+  }
+
   private next(): string {
     const rng = this.rng;
     const u = rng.next();
@@ -240,7 +269,9 @@ export class CorpusStream {
       if (this.epoch.length === 0) this.epoch = rng.shuffle([...this.entities]).reverse();
       return entityDocument(rng, this.index, this.epoch.pop()!);
     }
-    if (u >= this.mix.knowledge + this.mix.arith + this.mix.code) return this.instructDocument();
+    const m = this.mix;
+    if (u >= m.knowledge + m.arith + m.code + m.instruct) return this.recallDocument();
+    if (u >= m.knowledge + m.arith + m.code) return this.instructDocument();
     const level = corpusLevel(rng, this.levels);
     if (u < this.mix.knowledge + this.mix.arith) {
       if (rng.next() < 0.35) return arithDrillText(rng, level);
@@ -280,7 +311,7 @@ export function resolveMix(mix: Partial<CorpusMix> | undefined): CorpusMix {
     if (!Number.isFinite(v) || v < 0)
       throw new UserError(`corpus mix ${k} must be a non-negative number (got ${v})`);
   }
-  if (m.knowledge + m.arith + m.code + m.instruct <= 0)
+  if (m.knowledge + m.arith + m.code + m.instruct + (m.recall ?? 0) <= 0)
     throw new UserError('corpus mix must have a positive weight');
   return m;
 }

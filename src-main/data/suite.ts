@@ -309,7 +309,7 @@ export function buildSuite(opts: SuiteOptions): Suite {
     if (co.bytes !== undefined) checkCount('corpus bytes', co.bytes);
     const mix = resolveMix(co.mix);
     const levels = co.levels === undefined ? undefined : resolveLevels(co.levels);
-    const key = `${mix.knowledge}:${mix.arith}:${mix.code}:${mix.instruct}:${levels?.join(',') ?? 'default'}`;
+    const key = `${mix.knowledge}:${mix.arith}:${mix.code}:${mix.instruct}:${mix.recall ?? 0}:${levels?.join(',') ?? 'default'}`;
     let stream = streams.get(key);
     if (!stream) {
       stream = new CorpusStream(seed, index, mix, corpusGuard(), levels);

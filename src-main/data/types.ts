@@ -138,6 +138,14 @@ export interface CorpusMix {
    * training (never held-out) question keys.
    */
   instruct: number;
+  /**
+   * Recall documents: a run of words, names and numbers, then "Again:" and the same run
+   * ("kabu 7 Mira. Again: kabu 7 Mira."). Copying from context is what the exact-match tasks
+   * need (the numbers of a word problem, a variable's value, the entity asked about), and a
+   * tiny model trained without such documents stays a local n-gram model that never learns it.
+   * Optional; default 0.
+   */
+  recall?: number;
 }
 
 export interface CorpusOptions {

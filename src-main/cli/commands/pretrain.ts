@@ -16,7 +16,7 @@ import {
   workspaceOption,
 } from './options.js';
 
-const CORPUS_KINDS = ['knowledge', 'arith', 'code', 'instruct'] as const;
+const CORPUS_KINDS = ['knowledge', 'arith', 'code', 'instruct', 'recall'] as const;
 type CorpusKind = (typeof CORPUS_KINDS)[number];
 
 interface PretrainOpts {
@@ -66,7 +66,7 @@ export function registerPretrain(program: Command): void {
     .option('--docs <n>', 'documents of the embedded corpus', parseIntOption('--docs'), 20_000)
     .option(
       '--mix <shares>',
-      'shares of the embedded corpus document kinds, e.g. knowledge=0.4,instruct=0.35 (default knowledge=0.45,arith=0.2,code=0.1,instruct=0.25)',
+      'shares of the embedded corpus document kinds, e.g. knowledge=0.4,instruct=0.35 (default knowledge=0.45,arith=0.2,code=0.1,instruct=0.25,recall=0)',
       (v: string) => parseNamedNumbers('--mix', v, CORPUS_KINDS),
     )
     .option(

@@ -50,6 +50,7 @@ export const PretrainConfig = z
               arith: z.number().min(0).optional(),
               code: z.number().min(0).optional(),
               instruct: z.number().min(0).optional(),
+              recall: z.number().min(0).optional(),
             })
             .optional(),
           /** Weights of difficulty levels 1..5 for arith/code documents and instruct pairs. */

@@ -197,6 +197,39 @@ describe('corpus difficulty levels', () => {
   });
 });
 
+describe('recall documents', () => {
+  const suite = buildSuite({ seed: 5, trainPerDomain: 1, evalPerDomain: 50 });
+
+  it('repeat a run of words, names and numbers after "Again:"', () => {
+    const docs = suite.pretrainCorpus({
+      docs: 400,
+      mix: { knowledge: 0, arith: 0, code: 0, instruct: 0, recall: 1 },
+    });
+    const names = new Set(suite.world.entities.map((e) => e.name));
+    let named = 0;
+    let numbered = 0;
+    for (const d of docs) {
+      expect(d.length).toBeLessThanOrEqual(MAX_DOC_BYTES);
+      const m = /^([A-Za-z0-9 ]+)\. Again: \1\.$/.exec(d);
+      expect(m, d).not.toBeNull();
+      const words = m![1]!.split(' ');
+      expect(words.length).toBeGreaterThanOrEqual(3);
+      if (words.some((w) => names.has(w))) named++;
+      if (words.some((w) => /^\d+$/.test(w))) numbered++;
+    }
+    expect(named / docs.length).toBeGreaterThan(0.5);
+    expect(numbered / docs.length).toBeGreaterThan(0.5);
+  });
+
+  it('take their share of a mix, and a zero share leaves the corpus as it was', () => {
+    const mixed = suite.pretrainCorpus({ docs: 2000, mix: { ...DEFAULT_MIX, recall: 0.25 } });
+    const share = mixed.filter((d) => / Again: /.test(d)).length / mixed.length;
+    expect(Math.abs(share - 0.25 / 1.25)).toBeLessThan(0.03);
+    const again = buildSuite({ seed: 5, trainPerDomain: 1, evalPerDomain: 50 });
+    expect(again.pretrainCorpus({ docs: 300, mix: { recall: 0 } })).toEqual(suite.pretrainCorpus(300));
+  });
+});
+
 describe('CorpusStream instruct pairs', () => {
   const world = generateWorld(2, 60);
   const index = new WorldIndex(world);
