@@ -35,7 +35,7 @@ export const MAX_DOC_BYTES = 250;
 /** Most question/answer pairs in one instruct document. */
 export const MAX_INSTRUCT_PAIRS = 3;
 const INSTRUCT_DOMAINS: readonly DomainName[] = ['arith', 'code', 'qa', 'mc'];
-const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+const RECALL_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
 /** Between the two copies of a recall document's run. */
 export const RECALL_JOIN = ' Again: ';
 
@@ -242,23 +242,18 @@ export class CorpusStream {
     return texts.join(RESPONSE_END);
   }
 
-  /** "w1 w2 … wk. Again: w1 w2 … wk." — 3–10 words: world names, numbers, made-up lowercase words. */
+  /**
+   * "k3vqz8 tolm2xwe. Again: k3vqz8 tolm2xwe." — one to three random strings of 4–12 letters and
+   * digits, then the same run. Random strings, not words: nothing but the copy predicts them, so
+   * they are what makes a small model learn to look back (names and numbers that an n-gram can
+   * guess teach it far more slowly; measured).
+   */
   private recallDocument(): string {
     const rng = this.rng;
-    const words: string[] = [];
-    const count = 3 + rng.int(8);
-    for (let i = 0; i < count; i++) {
-      const kind = rng.int(4);
-      const w =
-        kind === 0
-          ? String(rng.int(100))
-          : kind === 1
-            ? this.entities[rng.int(this.entities.length)]!
-            : Array.from({ length: 2 + rng.int(5) }, () => LETTERS[rng.int(LETTERS.length)]).join('');
-      if (2 * (words.join(' ').length + 1 + w.length) + RECALL_JOIN.length + 2 > MAX_DOC_BYTES) break;
-      words.push(w);
-    }
-    const run = words.join(' ');
+    const chunks = Array.from({ length: 1 + rng.int(3) }, () =>
+      Array.from({ length: 4 + rng.int(9) }, () => RECALL_CHARS[rng.int(RECALL_CHARS.length)]).join(''),
+    );
+    const run = chunks.join(' ');
     return `${run}.${RECALL_JOIN}${run}.`;
   }
 

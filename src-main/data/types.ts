@@ -139,11 +139,10 @@ export interface CorpusMix {
    */
   instruct: number;
   /**
-   * Recall documents: a run of words, names and numbers, then "Again:" and the same run
-   * ("kabu 7 Mira. Again: kabu 7 Mira."). Copying from context is what the exact-match tasks
-   * need (the numbers of a word problem, a variable's value, the entity asked about), and a
-   * tiny model trained without such documents stays a local n-gram model that never learns it.
-   * Optional; default 0.
+   * Recall documents: a run of random strings, then "Again:" and the same run
+   * ("k3vqz8 tolm2xwe. Again: k3vqz8 tolm2xwe."). Copying from context is what the exact-match
+   * tasks need (the numbers of a word problem, a variable's value, the entity asked about); the
+   * other kinds reward it too weakly for a tiny model to learn it. Optional; default 0.
    */
   recall?: number;
 }
