@@ -47,13 +47,15 @@ import { fileError, UserError } from '../../common/errors.js';
 import {
   CHUNK,
   dareL1Factors,
+  dareL1FactorsOfMasks,
   MaskStream,
-  planTrim,
+  maskWords,
+  planTrimPair,
   TrimStream,
   trimCount,
   type DareRescale,
 } from './sparsify.js';
-import { arenaOf, type SimdArena } from './simd.js';
+import { arenaOf, type SimdArena, type TiesKernelParams } from './simd.js';
 
 export const MERGE_METHOD_NAMES = ['linear', 'task_arithmetic', 'ties', 'dare_linear', 'dare_ties'] as const;
 export type MergeMethodName = (typeof MERGE_METHOD_NAMES)[number];
@@ -274,6 +276,8 @@ interface Producer {
   coef: number;
   mask: MaskStream | null;
   trim: TrimStream | null;
+  /** The whole tensor's DARE keep mask, already drawn (the L1 rescale reads it before the merge). */
+  stored: Uint32Array | null;
 }
 
 function producers(
@@ -285,22 +289,34 @@ function producers(
   how: Sparsify,
 ): Producer[] {
   const prs = w.map((wi, i) => {
-    const pr: Producer = { coef: wi, mask: null, trim: null };
+    const pr: Producer = { coef: wi, mask: null, trim: null, stored: null };
     if (how === 'dare') {
       pr.mask = MaskStream.forTensor(ctx.seed, i, ctx.name, p.drop);
       if (p.rescale === 'inverse') pr.coef = w[i]! * (1 / (1 - p.drop));
-    } else if (how === 'trim') {
-      pr.trim = new TrimStream(planTrim(models[i]!, base, trimCount(base.length, p.density)));
     }
     return pr;
   });
+  if (how === 'trim') {
+    // two models at a time: one pass over the base and both (SIMD, when in an arena)
+    const k = trimCount(base.length, p.density);
+    for (let i = 0; i < models.length; i += 2) {
+      const j = Math.min(i + 1, models.length - 1);
+      const plans = planTrimPair(models[i]!, models[j]!, base, k);
+      prs[i]!.trim = new TrimStream(plans[0]!);
+      prs[j]!.trim = new TrimStream(plans[1]!);
+    }
+  }
   if (how === 'dare' && p.rescale === 'l1') {
-    const f = dareL1Factors(
-      models,
-      base,
-      prs.map((pr) => pr.mask!),
-    );
-    prs.forEach((pr, i) => (pr.coef = w[i]! * f[i]!));
+    const streams = prs.map((pr) => pr.mask!);
+    // two models in an arena: draw the masks once, for the sums and for the merge
+    const masks = rangeKeeps(prs, arenaOf(base, ...models), base.length, true);
+    const f =
+      (masks !== null ? dareL1FactorsOfMasks(models, base, masks) : null) ??
+      dareL1Factors(models, base, streams);
+    prs.forEach((pr, i) => {
+      pr.coef = w[i]! * f[i]!;
+      if (masks !== null) pr.stored = masks[i]!;
+    });
   }
   return prs;
 }
@@ -314,6 +330,7 @@ function keepBits(
   len: number,
   bits: Uint32Array,
 ): Uint32Array {
+  if (pr.stored !== null) return pr.stored.subarray(off >>> 5);
   if (pr.mask !== null) pr.mask.fillBits(bits, len);
   else if (pr.trim !== null) pr.trim.fillBits(bits, x, base, off, len);
   else return ALL_KEPT;
@@ -321,6 +338,29 @@ function keepBits(
 }
 
 const ALL_KEPT = new Uint32Array(CHUNK >>> 5).fill(0xffffffff);
+
+/**
+ * Two models' DARE keep masks of the next n elements (bit t = element t) in the arena's range
+ * mask buffers, drawn at once (the streams advance by n), so that a kernel can run over the whole
+ * range in one call (from clones of the streams when `replay`: they do not advance); the stored
+ * masks when there are; null (nothing drawn) where the arena has no buffers that large, or the
+ * producers are not two DARE streams.
+ */
+function rangeKeeps(
+  prs: readonly Producer[],
+  arena: SimdArena | null,
+  n: number,
+  replay = false,
+): Uint32Array[] | null {
+  const [p0, p1] = prs;
+  if (prs.length !== 2 || p0 === undefined || p1 === undefined) return null;
+  if (p0.stored !== null && p1.stored !== null) return [p0.stored, p1.stored];
+  const masks = arena?.rangeMasks(maskWords(n)) ?? null;
+  if (masks === null || p0.mask === null || p1.mask === null) return null;
+  (replay ? p0.mask.clone() : p0.mask).fillBits(masks[0]!, n);
+  (replay ? p1.mask.clone() : p1.mask).fillBits(masks[1]!, n);
+  return masks;
+}
 
 /** `count` mask buffers of a chunk: the arena's own when there is one, else new arrays. */
 function maskScratch(arena: SimdArena | null, count: number): Uint32Array[] {
@@ -399,9 +439,17 @@ function sumRange(
     sumPairDense(prs[0]!.coef, models[0]!, prs[1]!.coef, models[1]!, base, 0, n, out, scale);
     return;
   }
+  const arena = arenaOf(base, out, ...models);
+  // two models' masks of the whole range in the arena: one kernel call
+  const wide = how === 'dare' ? rangeKeeps(prs, arena, n) : null;
+  if (wide !== null) {
+    const [k0, k1] = wide as [Uint32Array, Uint32Array];
+    sumPair(k0, prs[0]!.coef, models[0]!, k1, prs[1]!.coef, models[1]!, base, 0, n, out, scale);
+    return;
+  }
   const acc = m > 2 ? new Float64Array(CHUNK) : new Float64Array(0);
   // mask words beside the data when it lives in a SIMD arena (the kernels read them in place)
-  const [bits, bits2] = maskPair(arenaOf(base, out, ...models));
+  const [bits, bits2] = maskPair(arena);
   for (let off = 0; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
     if (m === 2) {
@@ -638,6 +686,16 @@ const DIV_NONE = 0;
 const DIV_RECIP = 1;
 const DIV_EXACT = 2;
 
+/** How the two-model kernels finish a TIES value: b + λ·v, or with a divisor picked by agreement. */
+interface TiesDiv {
+  lambda: number;
+  /** Divisors (DIV_EXACT) or their reciprocals (DIV_RECIP) by agreement pattern a. */
+  table: Float64Array;
+  mode: number;
+  /** The SIMD kernels' form of the same arithmetic, or null where it has none (JavaScript runs). */
+  kernel: TiesKernelParams | null;
+}
+
 /**
  * The divisors of the disjoint mean for two models, by agreement pattern a (bit i: model i
  * agrees), evaluated exactly as tiesCombine and tiesChunk do with indicators 0/1: den = w0·a0 +
@@ -646,18 +704,61 @@ const DIV_EXACT = 2;
  * bit for bit (the same real number, rounded once), and the table holds the reciprocals (a
  * multiply, not a division).
  */
-function tiesPairDivisors(w: readonly number[], normalize: boolean): { table: Float64Array; mode: number } {
+function tiesPairDivisors(w: readonly number[], normalize: boolean, lambda: number): TiesDiv {
   const table = new Float64Array(4);
-  if (!normalize) return { table, mode: DIV_NONE };
+  if (!normalize) return { lambda, table, mode: DIV_NONE, kernel: tiesKernelParams(table, DIV_NONE, lambda) };
   for (let a = 0; a < 4; a++) {
     let dn = w[0]! * (a & 1);
     dn += w[1]! * (a >>> 1);
     table[a] = dn + (1 - dn / (dn + TINY));
   }
-  if (!table.every(isNormalPowerOfTwo)) return { table, mode: DIV_EXACT };
-  for (let a = 0; a < 4; a++) table[a] = 1 / table[a]!;
-  return { table, mode: DIV_RECIP };
+  let mode = DIV_EXACT;
+  if (table.every(isNormalPowerOfTwo)) {
+    for (let a = 0; a < 4; a++) table[a] = 1 / table[a]!;
+    mode = DIV_RECIP;
+  }
+  return { lambda, table, mode, kernel: tiesKernelParams(table, mode, lambda) };
 }
+
+/**
+ * The SIMD TIES kernels' parameters for a tiesPairDivisors result. They compute v = Σ of the
+ * agreeing τ_i (exactly the reference's sg·Σ q_i, see tiesPairValue) and then b + λ·v (mode 0),
+ * b + v·t_a (mode 1) or b + λ·(v / t_a) (mode 2), picking t_a with two selects: t3 when both
+ * models agree, t1 when model 0 alone, t2 otherwise, i.e. also when none agrees. That is exact
+ * because then v = +0 and the reference's divisor is 1: +0/t2 and +0·t2 are +0 like +0/1 when
+ * t2 > 0 (else the models are swapped, the sums being symmetric, when t1 > 0; else no kernel).
+ * Mode 1 folds λ into the reciprocals: λ·(v·r) = v·(λ·r) when both products are exact, which
+ * holds for r = ±2^e with |e| ≤ 100 (v lies within 1e±99 under tiesPairFastApplies) and λ·r
+ * not under- or overflowing; otherwise mode 2 divides (x/d = x·(1/d) for these d).
+ */
+function tiesKernelParams(table: Float64Array, mode: number, lambda: number): TiesKernelParams | null {
+  // b + λ·v is b + v·λ (a product is commutative): one t_a = λ for every a
+  if (mode === DIV_NONE) return { mode: KERNEL_UNIFORM, t1: lambda, t2: lambda, t3: lambda, swap: false };
+  const recip = mode === DIV_RECIP;
+  const r = [0, 1, 2, 3].map((a) => table[a]!);
+  const divisors = recip ? r.map((x) => 1 / x) : r;
+  const foldable =
+    recip &&
+    r.every((x) => Math.abs(x) >= 2 ** -100 && Math.abs(x) <= 2 ** 100) &&
+    r.every((x) => lambda === 0 || (Number.isFinite(lambda * x) && Math.abs(lambda * x) >= 2 ** -1000));
+  const t = foldable ? r.map((x) => lambda * x) : divisors;
+  let kp: TiesKernelParams;
+  if (divisors[2]! > 0) kp = { mode: 0, t1: t[1]!, t2: t[2]!, t3: t[3]!, swap: false };
+  else if (divisors[1]! > 0) kp = { mode: 0, t1: t[2]!, t2: t[1]!, t3: t[3]!, swap: true };
+  else return null;
+  // the cheapest loop that picks the same t_a (Object.is: a zero's sign counts)
+  if (!foldable) kp.mode = KERNEL_DIVIDE;
+  else if (Object.is(kp.t1, kp.t2) && Object.is(kp.t2, kp.t3)) kp.mode = KERNEL_UNIFORM;
+  else if (Object.is(kp.t1, kp.t2)) kp.mode = KERNEL_SYMMETRIC;
+  else kp.mode = KERNEL_MULTIPLY;
+  return kp;
+}
+
+/** The TIES kernels' finishes (merge-simd.wat): b + v·t2; b + v·t_a; b + λ·(v / t_a); t1 = t2. */
+const KERNEL_UNIFORM = 0;
+const KERNEL_MULTIPLY = 1;
+const KERNEL_DIVIDE = 2;
+const KERNEL_SYMMETRIC = 3;
 
 /** ±2^e with −1022 ≤ e ≤ 1022 (so its reciprocal is exact and normal too). */
 function isNormalPowerOfTwo(x: number): boolean {
@@ -688,14 +789,8 @@ function tiesPairFastApplies(c0: number, c1: number): boolean {
  * reference's, in its order, so the value is bit for bit the same. A τ that is not finite makes
  * the value not finite (NaN or ±∞ whatever λ and the divisor), which is what the callers test.
  */
-function tiesPairValue(
-  tau0: number,
-  tau1: number,
-  bo: number,
-  lambda: number,
-  div: Float64Array,
-  mode: number,
-): number {
+function tiesPairValue(tau0: number, tau1: number, bo: number, d: TiesDiv): number {
+  const { lambda, table: div, mode } = d;
   const sg = 1 - 2 * +(tau0 + tau1 < 0); // +(boolean): a flag, no branch
   const y0 = sg * tau0;
   const y1 = sg * tau1;
@@ -724,14 +819,12 @@ function tiesPairFast(
   off: number,
   len: number,
   out: Float32Array,
-  lambda: number,
-  div: Float64Array,
-  mode: number,
+  d: TiesDiv,
 ): boolean {
   // the SIMD kernel does a multiple of 4 elements; the loop below the rest
-  const simd = arenaOf(k0, k1, x0, x1, b, out);
+  const simd = d.kernel === null ? null : arenaOf(k0, k1, x0, x1, b, out);
   const start =
-    simd === null ? 0 : simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, lambda, div, mode);
+    simd === null ? 0 : simd.ties2({ k0, k1 }, c0, x0, c1, x1, b, off, len, out, d.lambda, d.kernel!);
   if (start < 0) return false;
   let bad = 0;
   for (let w = start >>> 5; w << 5 < len; w++) {
@@ -746,9 +839,7 @@ function tiesPairFast(
         ((m0 >>> j) & 1) * c0 * (x0[o]! - bo),
         ((m1 >>> j) & 1) * c1 * (x1[o]! - bo),
         bo,
-        lambda,
-        div,
-        mode,
+        d,
       );
       out[o] = r;
       bad += r * 0;
@@ -758,9 +849,7 @@ function tiesPairFast(
         ((m0 >>> (j + 1)) & 1) * c0 * (x0[o + 1]! - bo1),
         ((m1 >>> (j + 1)) & 1) * c1 * (x1[o + 1]! - bo1),
         bo1,
-        lambda,
-        div,
-        mode,
+        d,
       );
       out[o + 1] = r1;
       bad += r1 * 0;
@@ -786,15 +875,13 @@ function tiesPairTrimFast(
   off: number,
   end: number,
   out: Float32Array,
-  lambda: number,
-  div: Float64Array,
-  mode: number,
+  d: TiesDiv,
 ): boolean {
-  const simd = arenaOf(x0, x1, b, out);
+  const simd = d.kernel === null ? null : arenaOf(x0, x1, b, out);
   let done = 0;
   if (simd !== null) {
     // the kernel does a multiple of 4; the loop below the last few elements of the range
-    done = simd.ties2({ cut0, cut1 }, c0, x0, c1, x1, b, off, end - off, out, lambda, div, mode);
+    done = simd.ties2({ cut0, cut1 }, c0, x0, c1, x1, b, off, end - off, out, d.lambda, d.kernel!);
     if (done < 0) return false;
   }
   let bad = 0;
@@ -802,28 +889,14 @@ function tiesPairTrimFast(
     const bo = b[o]!;
     const d0 = x0[o]! - bo;
     const d1 = x1[o]! - bo;
-    const r = tiesPairValue(
-      +!(Math.abs(d0) <= cut0) * c0 * d0,
-      +!(Math.abs(d1) <= cut1) * c1 * d1,
-      bo,
-      lambda,
-      div,
-      mode,
-    );
+    const r = tiesPairValue(+!(Math.abs(d0) <= cut0) * c0 * d0, +!(Math.abs(d1) <= cut1) * c1 * d1, bo, d);
     out[o] = r;
     bad += r * 0;
     if (o + 1 === end) break;
     const bo1 = b[o + 1]!;
     const e0 = x0[o + 1]! - bo1;
     const e1 = x1[o + 1]! - bo1;
-    const r1 = tiesPairValue(
-      +!(Math.abs(e0) <= cut0) * c0 * e0,
-      +!(Math.abs(e1) <= cut1) * c1 * e1,
-      bo1,
-      lambda,
-      div,
-      mode,
-    );
+    const r1 = tiesPairValue(+!(Math.abs(e0) <= cut0) * c0 * e0, +!(Math.abs(e1) <= cut1) * c1 * e1, bo1, d);
     out[o + 1] = r1;
     bad += r1 * 0;
   }
@@ -831,10 +904,10 @@ function tiesPairTrimFast(
 }
 
 /**
- * tiesPairTrimFast over one chunk: split where either stream's cut changes (its lastTie), so the
- * kernel sees one cut per model and no per-element test.
+ * tiesPairTrimFast over elements off..off+len: split where either stream's cut changes (its
+ * lastTie), so the kernel sees one cut per model and no per-element test.
  */
-function tiesPairTrimChunk(
+function tiesPairTrimRange(
   tr0: TrimStream,
   c0: number,
   x0: Float32Array,
@@ -845,9 +918,7 @@ function tiesPairTrimChunk(
   off: number,
   len: number,
   out: Float32Array,
-  lambda: number,
-  div: Float64Array,
-  mode: number,
+  d: TiesDiv,
 ): boolean {
   const end = off + len;
   const s0 = Math.min(Math.max(tr0.lastTie + 1, off), end);
@@ -856,7 +927,7 @@ function tiesPairTrimChunk(
     if (from >= to) return true;
     const cut0 = from < s0 ? tr0.cutUpTo : tr0.cutAfter;
     const cut1 = from < s1 ? tr1.cutUpTo : tr1.cutAfter;
-    return tiesPairTrimFast(cut0, c0, x0, cut1, c1, x1, b, from, to, out, lambda, div, mode);
+    return tiesPairTrimFast(cut0, c0, x0, cut1, c1, x1, b, from, to, out, d);
   };
   const [a, z] = s0 < s1 ? [s0, s1] : [s1, s0];
   return run(off, a) && run(a, z) && run(z, end);
@@ -883,8 +954,7 @@ interface TiesState {
   p: MergeParams;
   prs: Producer[];
   fast: boolean;
-  table: Float64Array;
-  mode: number;
+  div: TiesDiv;
   scratch: TiesScratch;
 }
 
@@ -905,8 +975,8 @@ function tiesSetup(
     den: new Float64Array(CHUNK),
   };
   const fast = m === 2 && tiesPairFastApplies(prs[0]!.coef, prs[1]!.coef);
-  const { table, mode } = tiesPairDivisors(m === 2 ? w : [1, 1], p.normalize);
-  return { w, p, prs, fast, table, mode, scratch };
+  const div = tiesPairDivisors(m === 2 ? w : [1, 1], p.normalize, p.lambda);
+  return { w, p, prs, fast, div, scratch };
 }
 
 /**
@@ -919,28 +989,35 @@ function tiesRange(
   models: readonly Float32Array[],
   out: Float32Array,
 ): void {
-  const { w, p, prs, fast, table, mode, scratch } = st;
+  const { w, p, prs, fast, div, scratch } = st;
   const m = models.length;
   const n = base.length;
-  const bits = maskScratch(arenaOf(base, out, ...models), m);
+  const arena = arenaOf(base, out, ...models);
+  const bits = maskScratch(arena, m);
   const ks: Uint32Array[] = [];
   const [p0, p1] = prs;
   const tr0 = p0?.trim ?? null;
   const tr1 = p1?.trim ?? null;
   const trimFast = fast && tr0 !== null && tr1 !== null && tr0.floatKeep && tr1.floatKeep;
+  const [x0, x1] = models as [Float32Array, Float32Array];
+  // the fast kernels over the whole range at once (chunk by chunk below only when some value is
+  // not finite, so that the reference kernel redoes just those chunks): the trim decided in the
+  // kernel, or the DARE masks of the range drawn at once
+  if (trimFast && tiesPairTrimRange(tr0, p0!.coef, x0, tr1, p1!.coef, x1, base, 0, n, out, div)) return;
+  const wide = fast && !trimFast ? rangeKeeps(prs, arena, n) : null;
+  if (wide !== null && tiesPairFast(wide[0]!, p0!.coef, x0, wide[1]!, p1!.coef, x1, base, 0, n, out, div))
+    return;
   for (let off = 0; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
     // the fast kernels return false on a chunk with a value that is not finite: rerun it exactly
-    const [x0, x1] = models as [Float32Array, Float32Array];
     if (trimFast) {
-      if (tiesPairTrimChunk(tr0, p0!.coef, x0, tr1, p1!.coef, x1, base, off, len, out, p.lambda, table, mode))
-        continue;
+      if (tiesPairTrimRange(tr0, p0!.coef, x0, tr1, p1!.coef, x1, base, off, len, out, div)) continue;
     }
-    for (let i = 0; i < m; i++) ks[i] = keepBits(prs[i]!, models[i]!, base, off, len, bits[i]!);
+    for (let i = 0; i < m; i++)
+      ks[i] = wide?.[i]?.subarray(off >>> 5) ?? keepBits(prs[i]!, models[i]!, base, off, len, bits[i]!);
     if (fast && !trimFast) {
       const [k0, k1] = ks as [Uint32Array, Uint32Array];
-      if (tiesPairFast(k0, p0!.coef, x0, k1, p1!.coef, x1, base, off, len, out, p.lambda, table, mode))
-        continue;
+      if (tiesPairFast(k0, p0!.coef, x0, k1, p1!.coef, x1, base, off, len, out, div)) continue;
     }
     tiesChunk(ks, prs, models, base, off, len, w, p, scratch, out);
   }

@@ -34,10 +34,16 @@ import {
   WEIGHTS_INDEX_FILE,
   type WeightSource,
 } from '../../io/weights.js';
-import { getMergeMethod, type MergeMethod, type MergeMethodName, type MergeParams } from './methods.js';
+import {
+  getMergeMethod,
+  type BlockMerge,
+  type MergeMethod,
+  type MergeMethodName,
+  type MergeParams,
+} from './methods.js';
 import { defaultMergeThreads, MergeWorkers } from './parallel.js';
 import { arenaOf, SimdArena, simdAvailable } from './simd.js';
-import { CHUNK, type DareRescale } from './sparsify.js';
+import { CHUNK, maskWords, type DareRescale } from './sparsify.js';
 
 export const MERGE_RECIPE_FILE = 'merge.json';
 
@@ -297,142 +303,152 @@ class TensorReader {
   }
 }
 
-/** A tensor read and merged: its output (views of `set`), to write before `set` is reused. */
-interface Merged {
-  out: Float32Array;
-  set: BufferSet;
-  copied: boolean;
-}
-
-/** Reads and merges tensors (on workers when given, else on this thread), one BufferSet each. */
-class TensorMerger {
-  constructor(
-    private readonly method: MergeMethod,
-    private readonly params: MergeParams,
-    private readonly seed: number,
-    private readonly baseReader: TensorReader,
-    private readonly modelReaders: TensorReader[],
-    private readonly only: (name: string) => boolean,
-    private readonly workers: MergeWorkers | null,
-  ) {}
-
-  async run(name: string, numel: number, set: BufferSet): Promise<Merged> {
-    const view = (b: Float32Array) => b.subarray(0, numel);
-    const merged = this.only(name);
-    const reads: Promise<void>[] = [];
-    // linear does not read the base (its values are unused: any buffer of the size will do)
-    if (!merged || this.method.usesBase) reads.push(this.baseReader.read(name, view(set.base)));
-    if (merged) this.modelReaders.forEach((r, i) => reads.push(r.read(name, view(set.models[i]!))));
-    await Promise.all(reads);
-    if (!merged) return { out: view(set.base), set, copied: true };
-    if (this.workers === null) {
-      this.method.mergeTensor(
-        view(set.base),
-        set.models.map(view),
-        this.params,
-        { name, seed: this.seed },
-        view(set.out),
-      );
-    } else {
-      const r = await this.workers.merge({
-        method: this.method.name,
-        params: this.params,
-        name,
-        seed: this.seed,
-        numel,
-        base: set.base.buffer as ArrayBuffer,
-        models: set.models.map((x) => x.buffer as ArrayBuffer),
-        out: set.out.buffer as ArrayBuffer,
-      });
-      set.base = new Float32Array(r.base);
-      set.models = r.models.map((b) => new Float32Array(b));
-      set.out = new Float32Array(r.out);
-    }
-    return { out: view(set.out), set, copied: false };
-  }
-}
-
 /**
- * Elements per block of a streamed merge: 256 Ki (1 MiB per input), so the two blocks in flight
+ * Elements per block of a streamed merge: 256 Ki (1 MiB per input), so the blocks in flight
  * (inputs and output) stay in the CPU's cache between the read, the merge and the write, and the
  * reads are few enough that their per-request cost is small.
  */
 const STREAM_BLOCK = 64 * CHUNK;
 
+/** One step of the pipeline: a tensor's elements off..off+len, merged, or copied from the base. */
+interface Job {
+  name: string;
+  numel: number;
+  /** Index of the tensor's shard (and writer). */
+  shard: number;
+  off: number;
+  len: number;
+  merged: boolean;
+  /** Whether this is the tensor's last job. */
+  last: boolean;
+}
+
 /**
- * Streams tensors block by block through two BufferSets: while one block is merged, the next
- * one's inputs are read and the previous one's output written (asynchronously, on libuv's
- * thread pool), straight from and into the sets; a tensor the merge skips is copied from the
- * base the same way. Used when the method can merge by blocks (MergeMethod.blocks) and every
- * input is F32: the whole tensor never sits in memory, and the data stays in cache.
+ * The merge pipeline: jobs (whole tensors, or blocks of them when the method can merge by blocks)
+ * run through `slots` BufferSets, job j in slot j mod slots. Job j's reads (asynchronous, on
+ * libuv's thread pool) start as soon as its slot's previous write has finished, up to slots − 1
+ * jobs ahead; its merge (on this thread, or on a worker) as soon as its inputs are in; its write
+ * (asynchronous too) as soon as it is merged, in job order. So reads, merges and writes of
+ * different jobs overlap, across tensor boundaries, and a slot's buffers are reused only once
+ * written out.
  */
-class TensorStreamer {
+class Pipeline {
+  private readonly bms = new Map<string, BlockMerge>();
+  private readonly slots: { set: BufferSet; idle: Promise<unknown> }[];
+  private readonly started: Promise<Float32Array>[] = [];
+  /** The previous job's merge on this thread (blocks of a tensor merge in order). */
+  private chain: Promise<unknown> = Promise.resolve();
+
   constructor(
+    private readonly jobs: readonly Job[],
+    sets: BufferSet[],
     private readonly method: MergeMethod,
     private readonly params: MergeParams,
     private readonly seed: number,
     private readonly baseReader: TensorReader,
     private readonly modelReaders: TensorReader[],
-    private readonly only: (name: string) => boolean,
-    private readonly sets: [BufferSet, BufferSet],
-  ) {}
+    private readonly workers: MergeWorkers | null,
+  ) {
+    this.slots = sets.map((set) => ({ set, idle: Promise.resolve() }));
+  }
 
-  /** Merge (or copy) tensor `name` into `writer`; returns whether it was copied from the base. */
-  async run(name: string, numel: number, writer: SafetensorsWriter): Promise<boolean> {
-    const merged = this.only(name);
-    if (numel === 0) {
-      writer.write(name, new Float32Array(0));
-      return !merged;
+  /** Start job j (its slot's previous job must have been handed to its writer). */
+  private start(j: number): void {
+    const job = this.jobs[j]!;
+    const slot = this.slots[j % this.slots.length]!;
+    const idle = slot.idle;
+    const read = (async () => {
+      await idle;
+      const { set } = slot;
+      const view = (b: Float32Array) => b.subarray(0, job.len);
+      const whole = job.off === 0 && job.len === job.numel;
+      const readOne = (r: TensorReader, into: Float32Array) =>
+        whole ? r.read(job.name, view(into)) : r.readRange(job.name, job.off, view(into));
+      const reads: Promise<void>[] = [];
+      // linear does not read the base (its values are unused: any buffer of the size will do)
+      if (!job.merged || this.method.usesBase) reads.push(readOne(this.baseReader, set.base));
+      if (job.merged) this.modelReaders.forEach((r, i) => reads.push(readOne(r, set.models[i]!)));
+      await Promise.all(reads);
+    })();
+    let merged: Promise<Float32Array>;
+    if (!job.merged) merged = read.then(() => slot.set.base.subarray(0, job.len));
+    else if (this.workers !== null) merged = read.then(() => this.mergeOnWorker(job, slot.set));
+    else {
+      // on this thread, in job order (a tensor's blocks continue its mask streams)
+      merged = Promise.all([read, this.chain]).then(() => this.mergeHere(job, slot.set));
+      this.chain = merged.catch(() => undefined);
     }
-    const bm = merged
-      ? this.method.blocks(this.params, { name, seed: this.seed }, this.modelReaders.length)
-      : null;
-    // linear does not read the base (its values are unused)
-    const readsBase = bm === null || this.method.usesBase;
-    const read = (off: number, set: BufferSet) => {
-      const len = Math.min(STREAM_BLOCK, numel - off);
-      const reads = readsBase ? [this.baseReader.readRange(name, off, set.base.subarray(0, len))] : [];
-      if (bm !== null)
-        this.modelReaders.forEach((r, i) =>
-          reads.push(r.readRange(name, off, set.models[i]!.subarray(0, len))),
-        );
-      const all = Promise.all(reads);
-      all.catch(() => undefined); // awaited below (a rejection before that is not unhandled)
-      return all;
-    };
-    // block i is in sets[i % 2]; its write (of out, or of base for a copy) goes on while block
-    // i + 1 is merged, and must finish before block i + 2 is read into the same set
-    const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
-    let pending = read(0, this.sets[0]);
-    try {
-      for (let i = 0, off = 0; off < numel; i++, off += STREAM_BLOCK) {
-        const cur = this.sets[i % 2]!;
-        await pending;
-        if (off + STREAM_BLOCK < numel) {
-          await writes[(i + 1) % 2];
-          pending = read(off + STREAM_BLOCK, this.sets[(i + 1) % 2]!);
-        }
-        const len = Math.min(STREAM_BLOCK, numel - off);
-        const base = cur.base.subarray(0, len);
-        let out = base;
-        if (bm !== null) {
-          out = cur.out.subarray(0, len);
-          bm.next(
-            base,
-            cur.models.map((x) => x.subarray(0, len)),
-            out,
-          );
-        }
-        const w = writer.writePartAsync(name, off, out);
-        w.catch(() => undefined); // awaited below
-        writes[i % 2] = w;
-      }
+    merged.catch(() => undefined); // awaited in order by `run` (or in its finally)
+    this.started[j] = merged;
+  }
+
+  private mergeHere(job: Job, set: BufferSet): Float32Array {
+    const view = (b: Float32Array) => b.subarray(0, job.len);
+    const out = view(set.out);
+    const ctx = { name: job.name, seed: this.seed };
+    if (job.len === job.numel) {
+      this.method.mergeTensor(view(set.base), set.models.map(view), this.params, ctx, out);
+      return out;
+    }
+    let bm = this.bms.get(job.name);
+    if (bm === undefined) {
+      bm = this.method.blocks(this.params, ctx, this.modelReaders.length)!;
+      this.bms.set(job.name, bm);
+    }
+    bm.next(view(set.base), set.models.map(view), out);
+    if (job.last) this.bms.delete(job.name);
+    return out;
+  }
+
+  private async mergeOnWorker(job: Job, set: BufferSet): Promise<Float32Array> {
+    const r = await this.workers!.merge({
+      method: this.method.name,
+      params: this.params,
+      name: job.name,
+      seed: this.seed,
+      numel: job.len,
+      base: set.base.buffer as ArrayBuffer,
+      models: set.models.map((x) => x.buffer as ArrayBuffer),
+      out: set.out.buffer as ArrayBuffer,
+    });
+    set.base = new Float32Array(r.base);
+    set.models = r.models.map((b) => new Float32Array(b));
+    set.out = new Float32Array(r.out);
+    return set.out.subarray(0, job.len);
+  }
+
+  /**
+   * Run every job: `write(j, data)` hands job j's output to its writer and returns the write's
+   * promise (which must settle before the slot is reused); `between(j)` runs before job j is
+   * written (cancellation, shard changes). Nothing is left in flight when this returns or throws.
+   */
+  async run(
+    write: (job: Job, data: Float32Array) => Promise<void>,
+    between: (job: Job, pending: () => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const n = this.jobs.length;
+    const K = this.slots.length;
+    let next = 0;
+    const writes: Promise<void>[] = [];
+    const pending = async () => {
       await Promise.all(writes);
+    };
+    try {
+      for (let j = 0; j < n; j++) {
+        // start jobs up to j + K − 1: job i reuses the slot of job i − K, already handed to its writer
+        while (next < n && next < j + K) this.start(next++);
+        const data = await this.started[j]!;
+        await between(this.jobs[j]!, pending);
+        const w = write(this.jobs[j]!, data);
+        w.catch(() => undefined); // awaited below (or by `pending`)
+        writes.push(w);
+        this.slots[j % K]!.idle = w.catch(() => undefined);
+      }
+      await pending();
     } finally {
-      // never leave a read or write in flight on buffers (or files) about to be reused or closed
-      await Promise.allSettled([pending, ...writes]);
+      // never leave a read, merge or write in flight on buffers (or files) about to be reused or closed
+      await Promise.allSettled([...this.started, ...writes]);
     }
-    return !merged;
   }
 }
 
@@ -485,7 +501,6 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
 
     // null where worker threads cannot start: then this thread merges
     const workers = threads > 0 ? await MergeWorkers.shared(threads) : null;
-    const merger = new TensorMerger(method, params, opts.seed, readers[0]!, readers.slice(1), only, workers);
 
     const tmp = `${target}.tmp-${process.pid}`;
     rmQuiet(tmp);
@@ -523,9 +538,6 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       let done = 0;
       let elementsDone = 0;
       const owner: [string, string][] = [];
-      // the pipeline: tensors g .. g + depth − 1 are being read or merged while tensor g is written
-      const flat = shards.flat();
-      const depth = workers === null ? 2 : workers.size + 1;
       const largest = tensors.reduce((a, t) => Math.max(a, t.numel), 0);
       const m = modelDirs.length;
       // streamed in blocks when the method allows it and every input is F32 (read in place)
@@ -534,73 +546,90 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
         sources.every((src) => names.every((n) => src.entry(n).dtype === 'F32')) &&
         method.blocks(params, { name: '', seed: opts.seed }, m) !== null;
       const bufferElements = stream ? Math.min(largest, STREAM_BLOCK) : largest;
-      const sets = stream ? 2 : depth;
-      // TIES plans each model's trim in a band of |δ| (a few % of a tensor) kept beside the data
-      const scratch = { maskWords: CHUNK >>> 5, bandElements: method.name === 'ties' ? largest : 0 };
-      const bytes = SimdArena.bytesFor(...new Array<number>(sets * (m + 2)).fill(bufferElements));
+      // blocks: four in flight (reads ahead, the merge, writes behind; all in cache); whole
+      // tensors: the next one read (once the one before has been written) while one is merged
+      // (per worker: one more)
+      const slots = stream ? 4 : workers === null ? 2 : workers.size + 2;
+      const scratch = {
+        maskWords: CHUNK >>> 5,
+        // TIES plans each model's trim in a band of |δ| (a percent or two of a tensor)
+        bandElements: method.name === 'ties' ? Math.ceil(largest / 8) + 1024 : 0,
+        // DARE draws the masks of a whole block or tensor at once (one kernel call over it)
+        rangeMaskWords: method.random ? maskWords(bufferElements) : 0,
+      };
+      const bytes = SimdArena.bytesFor(...new Array<number>(slots * (m + 2)).fill(bufferElements));
       const arena = workers === null ? SimdArena.create(bytes, scratch) : null;
-      const free = Array.from({ length: sets }, () => new BufferSet(m, bufferElements, arena));
-      const streamer = stream
-        ? new TensorStreamer(method, params, opts.seed, readers[0]!, readers.slice(1), only, [
-            free[0]!,
-            free[1]!,
-          ])
-        : null;
-      const inflight: Promise<Merged>[] = [];
-      try {
-        let g = 0;
-        for (let s = 0; s < shards.length; s++) {
-          const file = shards.length === 1 ? SINGLE_WEIGHTS_FILE : shardName(s, shards.length);
-          const plan = shards[s]!;
-          const writer = new SafetensorsWriter(
-            path.join(tmp, file),
-            plan.map((t) => ({ name: t.name, shape: t.shape })),
-            { dtype, metadata: { merge_method: method.name } },
-          );
-          try {
-            for (const t of plan) {
-              if (streamer !== null) {
-                if (opts.signal?.aborted) throw new UserError('merge cancelled');
-                if (await streamer.run(t.name, t.numel, writer)) copied++;
-                owner.push([t.name, file]);
-                done++;
-                elementsDone += t.numel;
-                opts.onProgress?.({
-                  tensor: t.name,
-                  done,
-                  total: tensors.length,
-                  elementsDone,
-                  elementsTotal,
-                });
-                continue;
-              }
-              while (inflight.length < Math.min(flat.length, g + depth)) {
-                if (opts.signal?.aborted) throw new UserError('merge cancelled');
-                const next = flat[inflight.length]!;
-                const p = merger.run(next.name, next.numel, free.pop()!);
-                p.catch(() => undefined); // awaited in order below (or in finally)
-                inflight.push(p);
-              }
-              const r = await inflight[g]!;
-              if (opts.signal?.aborted) throw new UserError('merge cancelled');
-              writer.write(t.name, r.out);
-              free.push(r.set);
-              if (r.copied) copied++;
-              owner.push([t.name, file]);
-              g++;
-              done++;
-              elementsDone += t.numel;
-              opts.onProgress?.({ tensor: t.name, done, total: tensors.length, elementsDone, elementsTotal });
-            }
-            writer.finish();
-          } catch (e) {
-            writer.abort();
-            throw e;
+      const sets = Array.from({ length: slots }, () => new BufferSet(m, bufferElements, arena));
+      const jobs: Job[] = [];
+      shards.forEach((plan, shard) => {
+        for (const t of plan) {
+          const merged = only(t.name);
+          const step = stream ? STREAM_BLOCK : Math.max(1, t.numel);
+          for (let off = 0; off < t.numel || off === 0; off += step) {
+            const len = Math.min(step, t.numel - off);
+            jobs.push({ name: t.name, numel: t.numel, shard, off, len, merged, last: off + len >= t.numel });
           }
         }
-      } finally {
-        // never close the files under a read still in flight (nor leave a worker's merge behind)
-        await Promise.allSettled(inflight);
+      });
+      const fileOf = (s: number) => (shards.length === 1 ? SINGLE_WEIGHTS_FILE : shardName(s, shards.length));
+      const writers: SafetensorsWriter[] = [];
+      const open = (s: number) => {
+        const plan = shards[s]!;
+        writers[s] = new SafetensorsWriter(
+          path.join(tmp, fileOf(s)),
+          plan.map((t) => ({ name: t.name, shape: t.shape })),
+          { dtype, metadata: { merge_method: method.name } },
+        );
+        return writers[s];
+      };
+      let finished = 0;
+      /** Finish the shards before `s` (an empty one is written empty). */
+      const finishUpTo = (s: number) => {
+        for (; finished < s; finished++) (writers[finished] ?? open(finished)).finish();
+      };
+      const pipeline = new Pipeline(
+        jobs,
+        sets,
+        method,
+        params,
+        opts.seed,
+        readers[0]!,
+        readers.slice(1),
+        workers,
+      );
+      try {
+        await pipeline.run(
+          (job, data) => {
+            const w = writers[job.shard]!.writePartAsync(job.name, job.off, data);
+            if (job.last) {
+              // the tensor is done once its last part is with the writer
+              if (!job.merged) copied++;
+              owner.push([job.name, fileOf(job.shard)]);
+              done++;
+              elementsDone += job.numel;
+              opts.onProgress?.({
+                tensor: job.name,
+                done,
+                total: tensors.length,
+                elementsDone,
+                elementsTotal,
+              });
+            }
+            return w;
+          },
+          async (job, pending) => {
+            if (opts.signal?.aborted) throw new UserError('merge cancelled');
+            if (writers[job.shard] !== undefined) return;
+            // a new shard: the previous ones' writes finish, then their files
+            await pending();
+            finishUpTo(job.shard);
+            open(job.shard);
+          },
+        );
+        finishUpTo(shards.length);
+      } catch (e) {
+        for (const w of writers) w?.abort();
+        throw e;
       }
       if (shards.length > 1) {
         owner.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -21,7 +21,8 @@ import { WASM_BASE64 } from './kernels/merge-simd.wasm.js';
 interface KernelExports {
   nonfinite(p: number, n: number): number;
   linear2(x0: number, x1: number, out: number, n: number, c0: number, c1: number, inv: number): void;
-  sum2(
+  sum2(x0: number, x1: number, b: number, out: number, n: number, c0: number, c1: number, s: number): void;
+  sum2m(
     k0: number,
     k1: number,
     x0: number,
@@ -33,55 +34,98 @@ interface KernelExports {
     c1: number,
     s: number,
   ): void;
-  ties2(
-    trim: number,
-    k0: number,
-    k1: number,
-    cut0: number,
-    cut1: number,
+  ties2m(k0: number, k1: number, ...rest: TiesArgs): number;
+  ties2t(cut0: number, cut1: number, ...rest: TiesArgs): number;
+  trimsample2(
     x0: number,
     x1: number,
     b: number,
-    out: number,
-    n: number,
-    c0: number,
-    c1: number,
-    lambda: number,
-    mode: number,
-    d0: number,
-    d1: number,
-    d2: number,
-    d3: number,
-  ): number;
-  trimband(
-    x: number,
+    runs: number,
+    stride: number,
+    hist0: number,
+    hist1: number,
+  ): void;
+  trimband2(
+    x0: number,
+    x1: number,
     b: number,
     n: number,
-    lo: number,
-    hi: number,
-    mid: number,
-    h: number,
-    band: number,
-    at: number,
+    lo0: number,
+    hi0: number,
+    lo1: number,
+    hi1: number,
+    band0: number,
+    at0: number,
+    band1: number,
+    at1: number,
     cap: number,
     res: number,
-  ): void;
+  ): number;
+  l1sums2(k0: number, k1: number, x0: number, x1: number, b: number, n: number, acc: number): void;
 }
+
+/** The arguments the two TIES kernels share: x0, x1, b, out, n, c0, c1, lambda, mode, t1, t2, t3. */
+type TiesArgs = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 const PAGE = 65536;
 /** WebAssembly's 32-bit memories hold at most 4 GiB (65,536 pages). */
 const MAX_PAGES = 65536;
-/** Offset 0 is the kernels' "no mask" pointer: views start above it. */
-const RESERVED = 64;
-/** Where `trimband` leaves its two counts (inside the reserved bytes). */
+/**
+ * The bytes below the first view are the kernels' own (merge-simd.wat lays them out): results
+ * at RESULT_AT, the L1 sums at L1_AT, the compress table at COMPRESS_AT (written here), the
+ * coefficient tables the kernels fill at 1024..2047. Offset 0 is never a view.
+ */
+const RESERVED = 4096;
 const RESULT_AT = 16;
+const L1_AT = 64;
+const CONSTANTS_AT = 128;
+const COMPRESS_AT = 256;
+/** Bins of the trim sample's histograms: float32 |δ| bit patterns >>> 15 (all below 2³¹). */
+export const TRIM_BINS = 65536;
+export const TRIM_BIN_SHIFT = 15;
 
 /** Extra regions of an arena besides the allocations of `bytes`. */
 export interface ArenaScratch {
   /** Words of each of the two mask buffers (`maskScratch`). */
   maskWords: number;
-  /** Elements of the trim-band scratch (`bandScratch`), 0 for none. */
+  /** Entries of each of the two trim bands (`trimBand`), 0 for none (no trim scratch at all). */
   bandElements: number;
+  /** Words of each of the two range-wide mask buffers (`rangeMasks`), 0 for none. */
+  rangeMaskWords?: number;
+}
+
+/** Kernel parameters of a two-model TIES merge (see methods.ts, tiesKernelParams). */
+export interface TiesKernelParams {
+  /**
+   * 0: b + v·t2; 1: b + v·t_a; 2: b + λ·(v / t_a); 3: b + v·t_a with t1 = t2 (t_a picked by the
+   * agreement pattern a; each has its own loop, the cheaper ones selecting less).
+   */
+  mode: number;
+  t1: number;
+  t2: number;
+  t3: number;
+  /** Run with the models swapped (the kernel needs t2 > 0; the sums are symmetric). */
+  swap: boolean;
+}
+
+/** What trimBand found for one model: the count above its band, and the band (values, indices). */
+export interface TrimBandResult {
+  above: number;
+  band: Int32Array;
+  at: Int32Array;
 }
 
 /** The members of the WebAssembly JS API used here (the project's lib is ES2023, without them). */
@@ -132,7 +176,10 @@ export class SimdArena {
   private top = RESERVED;
   /** Two chunks' keep masks (a two-model merge's DARE or trim masks), for the kernels to read. */
   readonly maskScratch: Uint32Array[];
-  private readonly band: Float32Array;
+  /** The trim sample's two histograms and the two bands (values, indices), when asked for. */
+  private readonly trim: { hists: Uint32Array[]; band: Int32Array[]; at: Int32Array[] } | null;
+  /** Two models' keep masks of a whole range (a tensor, or a block of one), when asked for. */
+  private readonly rangeMaskBuffers: Uint32Array[];
 
   private constructor(api: WasmApi, mod: WasmModule, pages: number, scratch: ArenaScratch) {
     const memory = new api.Memory({ initial: pages, maximum: pages });
@@ -141,7 +188,33 @@ export class SimdArena {
     this.buffer = memory.buffer; // never grown, so this stays the memory's buffer
     arenas.set(this.buffer, this);
     this.maskScratch = [this.u32(scratch.maskWords), this.u32(scratch.maskWords)];
-    this.band = this.f32(scratch.bandElements);
+    const wide = scratch.rangeMaskWords ?? 0;
+    this.rangeMaskBuffers = wide === 0 ? [] : [this.u32(wide), this.u32(wide)];
+    const cap = scratch.bandElements;
+    this.trim =
+      cap === 0
+        ? null
+        : {
+            hists: [this.u32(TRIM_BINS), this.u32(TRIM_BINS)],
+            band: [this.i32(cap + 4), this.i32(cap + 4)],
+            at: [this.i32(cap + 4), this.i32(cap + 4)],
+          };
+    // constants the kernels load (a v128.const in a loop is rematerialized at every use)
+    const c = new DataView(this.buffer, CONSTANTS_AT, 64);
+    for (let i = 0; i < 2; i++) {
+      c.setBigUint64(8 * i, 0x8000000000000000n, true); // f64 sign bits
+      c.setBigUint64(16 + 8 * i, 0x7fffffffffffffffn, true); // f64 |x|
+      c.setBigUint64(48 + 8 * i, 1n, true); // i64 1
+    }
+    for (let i = 0; i < 4; i++) c.setUint32(32 + 4 * i, 0x7fffffff, true); // f32 |x|
+    // the compress table: for each 4-bit lane mask, the byte shuffle packing its lanes forward
+    const table = new Uint8Array(this.buffer, COMPRESS_AT, 256).fill(0x80);
+    for (let m = 0; m < 16; m++) {
+      let at = 0;
+      for (let lane = 0; lane < 4; lane++) {
+        if ((m >>> lane) & 1) for (let j = 0; j < 4; j++) table[m * 16 + at++] = lane * 4 + j;
+      }
+    }
   }
 
   /**
@@ -151,7 +224,12 @@ export class SimdArena {
   static create(bytes: number, scratch: ArenaScratch): SimdArena | null {
     const mod = kernelModule();
     if (mod === null || wasm === undefined) return null;
-    const extra = SimdArena.bytesFor(scratch.maskWords, scratch.maskWords, scratch.bandElements);
+    const band =
+      scratch.bandElements === 0
+        ? []
+        : [TRIM_BINS, TRIM_BINS, ...new Array<number>(4).fill(scratch.bandElements + 4)];
+    const wide = scratch.rangeMaskWords ?? 0;
+    const extra = SimdArena.bytesFor(scratch.maskWords, scratch.maskWords, wide, wide, ...band);
     const pages = Math.ceil((bytes + extra + RESERVED) / PAGE);
     if (pages > MAX_PAGES) return null;
     try {
@@ -177,48 +255,120 @@ export class SimdArena {
     return new Uint32Array(this.buffer, this.take(n * 4), n);
   }
 
+  private i32(n: number): Int32Array {
+    return new Int32Array(this.buffer, this.take(n * 4), n);
+  }
+
   /** Bytes an arena needs for these allocations (in elements of 4 bytes), alignment included. */
   static bytesFor(...elements: number[]): number {
     return elements.reduce((a, n) => a + Math.ceil((n * 4) / 16) * 16, 0);
   }
 
-  /** Views for a trim band of `cap` entries (values, indices) in the band scratch, or null if too small. */
-  bandScratch(cap: number): { band: Float32Array; at: Int32Array } | null {
-    if (2 * cap > this.band.length) return null;
-    const at = this.band.byteOffset + cap * 4;
-    return { band: this.band.subarray(0, cap), at: new Int32Array(this.buffer, at, cap) };
+  /** Two mask buffers of at least `words` words each (views of this arena), or null when it has none that large. */
+  rangeMasks(words: number): Uint32Array[] | null {
+    const [a, b] = this.rangeMaskBuffers;
+    return a !== undefined && b !== undefined && a.length >= words ? [a, b] : null;
+  }
+
+  /** Entries each trim band holds (0: this arena has no trim scratch). */
+  get bandCapacity(): number {
+    return this.trim === null ? 0 : this.trim.band[0]!.length - 4;
   }
 
   /**
-   * planTrimBand's pass over elements 0..n rounded down to even (see the kernel): the count of
-   * |x − b| above H, and the band's length (−1: more than its capacity).
+   * Histograms (TRIM_BINS bins of float32 bits >>> TRIM_BIN_SHIFT) of |x_i − b| over `runs` runs
+   * of 16 elements, run r starting at element r·stride, for the two models. Views of the arena's
+   * scratch, valid until the next call.
    */
-  trimband(
-    x: Float32Array,
+  trimSample(
+    x0: Float32Array,
+    x1: Float32Array,
+    b: Float32Array,
+    runs: number,
+    stride: number,
+  ): Uint32Array[] {
+    const t = this.trim!;
+    for (const h of t.hists) h.fill(0);
+    this.k.trimsample2(
+      x0.byteOffset,
+      x1.byteOffset,
+      b.byteOffset,
+      runs,
+      stride * 4,
+      t.hists[0]!.byteOffset,
+      t.hists[1]!.byteOffset,
+    );
+    return t.hists;
+  }
+
+  /**
+   * The band pass of planTrimPair over elements 0..n rounded down to a multiple of 4 (`done`):
+   * per model, the count of float32 |δ| bits above hi_i and the bits in [lo_i, hi_i] with their
+   * indices, in index order (views of the scratch, valid until the next call). null when a band
+   * would pass bandCapacity entries.
+   */
+  trimBand(
+    x0: Float32Array,
+    x1: Float32Array,
     b: Float32Array,
     n: number,
-    band: { band: Float32Array; at: Int32Array },
-    lo: number,
-    hi: number,
-    mid: number,
-    h: number,
-  ): { above: number; nb: number; done: number } {
-    const k = this.k;
-    k.trimband(
-      x.byteOffset,
+    lo: readonly number[],
+    hi: readonly number[],
+  ): { done: number; models: TrimBandResult[] } | null {
+    const t = this.trim!;
+    const done = this.k.trimband2(
+      x0.byteOffset,
+      x1.byteOffset,
       b.byteOffset,
       n,
-      lo,
-      hi,
-      mid,
-      h,
-      band.band.byteOffset,
-      band.at.byteOffset,
-      band.band.length,
+      lo[0]!,
+      hi[0]!,
+      lo[1]!,
+      hi[1]!,
+      t.band[0]!.byteOffset,
+      t.at[0]!.byteOffset,
+      t.band[1]!.byteOffset,
+      t.at[1]!.byteOffset,
+      this.bandCapacity,
       RESULT_AT,
     );
-    const res = new Int32Array(this.buffer, RESULT_AT, 2);
-    return { above: res[0]!, nb: res[1]!, done: n & ~1 };
+    if (done < 0) return null;
+    const res = new Int32Array(this.buffer, RESULT_AT, 4);
+    const models = [0, 1].map((i) => ({
+      above: res[i]!,
+      band: t.band[i]!.subarray(0, res[2 + i]!),
+      at: t.at[i]!.subarray(0, res[2 + i]!),
+    }));
+    return { done, models };
+  }
+
+  /**
+   * dareL1Factors' four sums (all0, all1, kept0, kept1 in `sums`, continued in place) over
+   * elements off..off+len, masks k0, k1 with bit 0 = element off.
+   */
+  l1Sums(
+    k0: Uint32Array,
+    k1: Uint32Array,
+    x0: Float32Array,
+    x1: Float32Array,
+    b: Float32Array,
+    off: number,
+    len: number,
+    sums: Float64Array,
+  ): void {
+    const acc = new Float64Array(this.buffer, L1_AT, 4);
+    acc.set(sums);
+    const at = off * 4;
+    this.k.l1sums2(
+      k0.byteOffset,
+      k1.byteOffset,
+      x0.byteOffset + at,
+      x1.byteOffset + at,
+      b.byteOffset + at,
+      len,
+      L1_AT,
+    );
+    sums.set(acc);
   }
 
   /** Index of the first NaN/±Inf of `a` (a view of this arena), or -1. */
@@ -241,8 +391,8 @@ export class SimdArena {
   }
 
   /**
-   * sumPair over elements off..off+len (rounded down to a multiple of 4; returns how many it did), masks
-   * null for "all kept" (else views of this arena whose bit 0 is element off).
+   * sumPair over elements off..off+len (rounded down to a multiple of 4; returns how many it did),
+   * masks null for "all kept" (else views of this arena whose bit 0 is element off; both or neither).
    */
   sum2(
     k0: Uint32Array | null,
@@ -258,28 +408,24 @@ export class SimdArena {
     s: number,
   ): number {
     const at = off * 4;
-    this.k.sum2(
-      k0 === null ? 0 : k0.byteOffset,
-      k1 === null ? 0 : k1.byteOffset,
+    const [px0, px1, pb, po] = [
       x0.byteOffset + at,
       x1.byteOffset + at,
       b.byteOffset + at,
       out.byteOffset + at,
-      len,
-      c0,
-      c1,
-      s,
-    );
+    ];
+    if (k0 === null || k1 === null) this.k.sum2(px0, px1, pb, po, len, c0, c1, s);
+    else this.k.sum2m(k0.byteOffset, k1.byteOffset, px0, px1, pb, po, len, c0, c1, s);
     return len & ~3;
   }
 
   /**
-   * tiesPairFast (masks k0, k1) or tiesPairTrimFast (`cuts`) over elements off..off+len rounded
-   * down to a multiple of 4. Returns how many it did, or -1 when some value is not finite (then the caller
-   * recomputes the range with the reference kernel).
+   * tiesPairFast (masks k0, k1 with bit 0 = element off) or tiesPairTrimFast (`cuts`) over
+   * elements off..off+len rounded down to a multiple of 4. Returns how many it did, or -1 when
+   * some input is not finite (then the caller recomputes the range with the reference kernel).
    */
-  ties2(
-    masks: { k0: Uint32Array; k1: Uint32Array } | { cut0: number; cut1: number },
+  /** The kernels' shared TIES arguments, with the models in the kernel's order (see TiesKernelParams.swap). */
+  private tiesArgs(
     c0: number,
     x0: Float32Array,
     c1: number,
@@ -289,31 +435,56 @@ export class SimdArena {
     len: number,
     out: Float32Array,
     lambda: number,
-    div: Float64Array,
-    mode: number,
-  ): number {
+    kp: TiesKernelParams,
+  ): TiesArgs {
     const at = off * 4;
-    const trim = 'cut0' in masks;
-    const ok = this.k.ties2(
-      trim ? 1 : 0,
-      trim ? 0 : masks.k0.byteOffset,
-      trim ? 0 : masks.k1.byteOffset,
-      trim ? masks.cut0 : 0,
-      trim ? masks.cut1 : 0,
-      x0.byteOffset + at,
-      x1.byteOffset + at,
+    const [a, z] = kp.swap ? [1, 0] : [0, 1];
+    const xs = [x0.byteOffset + at, x1.byteOffset + at];
+    const cs = [c0, c1];
+    return [
+      xs[a]!,
+      xs[z]!,
       b.byteOffset + at,
       out.byteOffset + at,
       len,
-      c0,
-      c1,
+      cs[a]!,
+      cs[z]!,
       lambda,
-      mode,
-      div[0]!,
-      div[1]!,
-      div[2]!,
-      div[3]!,
-    );
+      kp.mode,
+      kp.t1,
+      kp.t2,
+      kp.t3,
+    ];
+  }
+
+  /**
+   * tiesPairFast (masks k0, k1 with bit 0 = element off) or tiesPairTrimFast (`cuts`) over
+   * elements off..off+len rounded down to a multiple of 4. Returns how many it did, or -1 when
+   * some input is not finite (then the caller recomputes the range with the reference kernel).
+   */
+  ties2(
+    keep: { k0: Uint32Array; k1: Uint32Array } | { cut0: number; cut1: number },
+    c0: number,
+    x0: Float32Array,
+    c1: number,
+    x1: Float32Array,
+    b: Float32Array,
+    off: number,
+    len: number,
+    out: Float32Array,
+    lambda: number,
+    kp: TiesKernelParams,
+  ): number {
+    const rest = this.tiesArgs(c0, x0, c1, x1, b, off, len, out, lambda, kp);
+    const [a, z] = kp.swap ? [1, 0] : [0, 1];
+    let ok: number;
+    if ('cut0' in keep) {
+      const cuts = [keep.cut0, keep.cut1];
+      ok = this.k.ties2t(cuts[a]!, cuts[z]!, ...rest);
+    } else {
+      const ks = [keep.k0.byteOffset, keep.k1.byteOffset];
+      ok = this.k.ties2m(ks[a]!, ks[z]!, ...rest);
+    }
     return ok ? len & ~3 : -1;
   }
 }

@@ -22,7 +22,7 @@
  * p = 0.3 about 3 ns, against 11–30 ns for one `Rng.next()` float per element.
  */
 import { Rng } from '../../common/rng.js';
-import { arenaOf } from './simd.js';
+import { arenaOf, TRIM_BIN_SHIFT, type SimdArena } from './simd.js';
 
 /** Elements processed per step (the scratch of a merge is a few of these). */
 export const CHUNK = 4096;
@@ -275,6 +275,24 @@ export function dareL1Factors(
 ): number[] {
   if (xs.length !== 2) return xs.map((x, i) => dareL1Factor(x, b, streams[i]!));
   const [x0, x1] = xs as [Float32Array, Float32Array];
+  const arena = arenaOf(x0, x1, b);
+  if (arena !== null) {
+    // the SIMD kernel: the same four sums (lanes of one float64 pair per sum kind, in index order)
+    const s0 = streams[0]!.clone();
+    const s1 = streams[1]!.clone();
+    const [k0, k1] = arena.maskScratch as [Uint32Array, Uint32Array];
+    const sums = new Float64Array(4); // all0, all1, kept0, kept1
+    for (let off = 0; off < b.length; off += CHUNK) {
+      const len = Math.min(CHUNK, b.length - off);
+      s0.fillBits(k0, len);
+      s1.fillBits(k1, len);
+      arena.l1Sums(k0, k1, x0, x1, b, off, len, sums);
+    }
+    const [all0, all1, kept0, kept1] = sums as unknown as [number, number, number, number];
+    // a dropped entry added +0 where the loops below add 0·d: the same while every d is finite
+    if (Number.isFinite(all0) && Number.isFinite(all1))
+      return [kept0 > 0 ? all0 / kept0 : 0, kept1 > 0 ? all1 / kept1 : 0];
+  }
   const s0 = streams[0]!.clone();
   const s1 = streams[1]!.clone();
   const k0 = new Uint32Array(CHUNK >>> 5);
@@ -297,6 +315,27 @@ export function dareL1Factors(
       kept1 += ((k1[t >>> 5]! >>> (t & 31)) & 1) * d1;
     }
   }
+  return [kept0 > 0 ? all0 / kept0 : 0, kept1 > 0 ? all1 / kept1 : 0];
+}
+
+/**
+ * dareL1Factors of two models from their keep masks of the whole tensor (bit t = element t,
+ * views of the arena the data lives in), with the SIMD kernel in one call; null when some |δ|
+ * is not finite (the kernel's sums then differ from the loops': the caller takes dareL1Factors).
+ */
+export function dareL1FactorsOfMasks(
+  xs: readonly Float32Array[],
+  b: Float32Array,
+  masks: readonly Uint32Array[],
+): number[] | null {
+  const [x0, x1] = xs as [Float32Array, Float32Array];
+  const [k0, k1] = masks as [Uint32Array, Uint32Array];
+  const arena = arenaOf(x0, x1, b, k0, k1);
+  if (arena === null) return null;
+  const sums = new Float64Array(4); // all0, all1, kept0, kept1
+  arena.l1Sums(k0, k1, x0, x1, b, 0, b.length, sums);
+  const [all0, all1, kept0, kept1] = sums as unknown as [number, number, number, number];
+  if (!Number.isFinite(all0) || !Number.isFinite(all1)) return null;
   return [kept0 > 0 ? all0 / kept0 : 0, kept1 > 0 ? all1 / kept1 : 0];
 }
 
@@ -339,7 +378,7 @@ export function planTrim(x: Float32Array, b: Float32Array | null, k: number): Tr
  * second one of the low halves of the entries in that bin finds the rest. Two linear passes.
  */
 function kthLargest(v: Int32Array, len: number, k: number): { bits: number; above: number } {
-  const hist = new Uint32Array(65536);
+  const hist = HIST.fill(0);
   for (let t = 0; t < len; t++) hist[v[t]! >>> 16]!++;
   let above = 0; // entries in higher bins
   let hi = 65535;
@@ -361,6 +400,8 @@ function kthLargest(v: Int32Array, len: number, k: number): { bits: number; abov
   }
   return { bits: (hi << 16) | lo, above };
 }
+
+const HIST = new Uint32Array(65536);
 
 /** The position of the `nth` (1-based) entry of `v` equal to `bits`. */
 function nthEqual(v: Int32Array, len: number, bits: number, nth: number): number {
@@ -444,25 +485,12 @@ export function planTrimBand(x: Float32Array, b: Float32Array | null, k: number)
   const h = 0.5 * (H - L) + H * 2 ** -40; // wider than the rounding errors of a − mid and mid
   // room for twice the expected band (a larger one means the sample misled: give up)
   const cap = Math.min(n, 2 * Math.ceil(((rHi - rLo + 2) / S) * n) + 1024);
-  let band: Float32Array = new Float32Array(0);
-  let at: Int32Array = new Int32Array(0);
+  const band = new Float32Array(cap);
+  const at = new Int32Array(cap);
   let nb = 0;
   let above = 0;
-  let start = 0;
-  // the SIMD kernel when the data lives in an arena with room for the band; JavaScript otherwise
-  const arena = b === null ? null : arenaOf(x, b);
-  const scratch = arena?.bandScratch(cap) ?? null;
-  if (arena !== null && scratch !== null) {
-    const r = arena.trimband(x, b!, n, scratch, L, H, mid, h);
-    if (r.nb < 0) return null;
-    ({ band, at } = scratch);
-    ({ above, nb, done: start } = r);
-  } else {
-    band = new Float32Array(cap);
-    at = new Int32Array(cap);
-  }
   const bb = b ?? new Float32Array(n); // |x − 0| = |x|, bit for bit
-  for (let i = start; i < n; i++) {
+  for (let i = 0; i < n; i++) {
     const a = Math.abs(x[i]! - bb[i]!);
     above += +!(a <= H); // +(boolean) compiles to a flag, no branch
     if (Math.abs(a - mid) <= h) {
@@ -480,6 +508,118 @@ export function planTrimBand(x: Float32Array, b: Float32Array | null, k: number)
   const tiesToKeep = k - above - sel.above;
   return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(v, nb, sel.bits, tiesToKeep)]! };
 }
+
+/** Runs of 16 consecutive entries that the pair planners sample (fewer for small tensors: n / 64). */
+const PAIR_RUNS = 16384;
+/** Half-width of a pair band in standard deviations of the sample rank (a miss costs a rerun). */
+const PAIR_SD = 5;
+
+/**
+ * Bands of float32 |δ| bits [lo_i, hi_i] likely to hold each model's trim threshold (the k-th
+ * largest of n), from histograms of a sample (arena.trimSample: runs of 16 entries spread over
+ * the tensor): the bins holding the sample ranks q·S ± PAIR_SD standard deviations, whole bins.
+ */
+function pairBands(
+  arena: SimdArena,
+  x0: Float32Array,
+  x1: Float32Array,
+  b: Float32Array,
+  k: number,
+): { lo: number[]; hi: number[] } {
+  const n = b.length;
+  const runs = Math.min(PAIR_RUNS, Math.floor(n / 64));
+  const stride = Math.floor(n / runs); // ≥ 64
+  const hists = arena.trimSample(x0, x1, b, runs, stride);
+  const S = runs * 16;
+  // in ascending order the threshold has rank n − k of n; in the sample about q·S
+  const q = (n - k) / n;
+  const sd = Math.sqrt(S * q * (1 - q)) + 1;
+  const rLo = Math.floor(q * S - PAIR_SD * sd);
+  const rHi = Math.ceil(q * S + PAIR_SD * sd);
+  const lo: number[] = [];
+  const hi: number[] = [];
+  for (const h of hists) {
+    let binLo = -1;
+    let binHi = -1;
+    for (let bin = 0, cum = 0; bin < h.length && binHi < 0; bin++) {
+      cum += h[bin]!;
+      if (binLo < 0 && cum > rLo) binLo = bin;
+      if (cum > rHi) binHi = bin;
+    }
+    lo.push(rLo < 0 ? 0 : binLo << TRIM_BIN_SHIFT);
+    hi.push(binHi < 0 ? INF_BITS : Math.min(INF_BITS, ((binHi + 1) << TRIM_BIN_SHIFT) - 1));
+  }
+  return { lo, hi };
+}
+
+/**
+ * The trim plan of a model whose |δ| bits above its band number `above` and whose band entries
+ * (bits, indices in ascending order) are given, or null when the k-th largest is not in the band.
+ */
+function planFromBand(above: number, band: Int32Array, at: Int32Array, k: number): TrimPlan | null {
+  const nb = band.length;
+  if (above >= k || above + nb < k) return null;
+  const sel = kthLargest(band, nb, k - above);
+  const tiesToKeep = k - above - sel.above;
+  return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(band, nb, sel.bits, tiesToKeep)]! };
+}
+
+/**
+ * Entries off..n of |x − b| as float32 bits, split by a band [lo, hi]: how many lie above it, and
+ * the bits and indices of those in it (the few entries a four-at-a-time kernel leaves).
+ */
+function bandTail(
+  x: Float32Array,
+  b: Float32Array,
+  off: number,
+  lo: number,
+  hi: number,
+): { above: number; band: number[]; at: number[] } {
+  const f = new Float32Array(x.length - off);
+  absDelta(x, b, off, f.length, f);
+  const bits = new Int32Array(f.buffer);
+  const r = { above: 0, band: [] as number[], at: [] as number[] };
+  bits.forEach((v, t) => {
+    if (v > hi) r.above++;
+    else if (v >= lo) {
+      r.band.push(v);
+      r.at.push(off + t);
+    }
+  });
+  return r;
+}
+
+/**
+ * planTrim of two task vectors x0 − b, x1 − b at once with the SIMD kernels (when the three live
+ * in an arena with trim scratch; else planTrim of each): the same exact plans, found in one pass
+ * over the three arrays instead of one per model, and with the band placed by histograms of a
+ * sample rather than by sorting it. The pass works on the float32 bits of |f32(x − b)|, which are
+ * those of fround(|x − b|) (the float32 subtraction rounds the exact difference once, and a
+ * float64 one then fround: double rounding is harmless from 53 to 24 bits); a model whose band
+ * misses falls back to planTrim.
+ */
+export function planTrimPair(x0: Float32Array, x1: Float32Array, b: Float32Array, k: number): TrimPlan[] {
+  const n = b.length;
+  const arena = arenaOf(x0, x1, b);
+  if (k >= n || n < BAND_MIN || arena === null || arena.bandCapacity === 0)
+    return [planTrim(x0, b, k), planTrim(x1, b, k)];
+  const { lo, hi } = pairBands(arena, x0, x1, b, k);
+  const r = arena.trimBand(x0, x1, b, n, lo, hi);
+  if (r === null) return [planTrim(x0, b, k), planTrim(x1, b, k)];
+  return [x0, x1].map((x, i) => {
+    let { above, band, at } = r.models[i]!;
+    if (r.done < n) {
+      const tail = bandTail(x, b, r.done, lo[i]!, hi[i]!);
+      above += tail.above;
+      band = Int32Array.from([...band, ...tail.band]);
+      at = Int32Array.from([...at, ...tail.at]);
+    }
+    return planFromBand(above, band, at, k) ?? planTrim(x, b, k);
+  });
+}
+
+/** The bit pattern of +∞ (every NaN pattern is above it). */
+const INF_BITS = 0x7f800000;
 
 /**
  * Applies a TrimPlan (stateless: any range, in any order). An entry is kept when its float32

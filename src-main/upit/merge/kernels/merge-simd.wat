@@ -89,270 +89,731 @@
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (br $l))))
 
-  ;; sumPair / sumPairDense: out = b + s·((k0·c0)·(x0 − b) + (k1·c1)·(x1 − b)), k_i ∈ {0, 1} from
-  ;; the masks (k·c is c, or 0·c: +0 or −0 with c's sign, exactly as the scalar product). With no
-  ;; masks (both pointers 0) every k is 1 and the coefficients are the c themselves.
+  ;; ---- scratch the kernels share (inside the arena's reserved bytes, see simd.ts) ----------
+  ;;   16: trimband2's counts (four i32)      64: l1sums2's sums (two f64x2)
+  ;;  128: constants (written by simd.ts): i64x2 sign bits, i64x2 0x7fff…, i32x4 0x7fffffff, i64x2 1
+  ;;  256: compress table, 16 × 16 bytes: for a 4-bit lane mask m, the i8x16.swizzle that packs
+  ;;       the lanes whose bit is set to the front (written by simd.ts when the arena is made)
+  ;; 1024: coefficient tables of the two models (16 × 32 bytes each, at 1024 and 1536), see $coefs
+
+  ;; For each 4-bit mask nibble m (keep bits of four consecutive elements) the f64x2 pairs
+  ;; [k0·c, k1·c] and [k2·c, k3·c] at tbl + 32·m, k·c being c when the bit is set and 0·c (+0 or
+  ;; −0 with c's sign) when not: exactly the scalar kernels' (keep·c).
+  (func $coefs (param $tbl i32) (param $c f64)
+    (local $m i32) (local $z f64) (local $a i32)
+    (local.set $z (f64.mul (f64.const 0) (local.get $c)))
+    (loop $l
+      (local.set $a (i32.add (local.get $tbl) (i32.shl (local.get $m) (i32.const 5))))
+      (f64.store (local.get $a) (select (local.get $c) (local.get $z) (i32.and (local.get $m) (i32.const 1))))
+      (f64.store offset=8 (local.get $a) (select (local.get $c) (local.get $z) (i32.and (local.get $m) (i32.const 2))))
+      (f64.store offset=16 (local.get $a) (select (local.get $c) (local.get $z) (i32.and (local.get $m) (i32.const 4))))
+      (f64.store offset=24 (local.get $a) (select (local.get $c) (local.get $z) (i32.and (local.get $m) (i32.const 8))))
+      (local.set $m (i32.add (local.get $m) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $m) (i32.const 16)))))
+
+  ;; The coefficient-table offset (from the table's start) of elements t .. t + 3 of a mask whose
+  ;; bit 0 is element 0: 32 × bits t .. t + 3 of word t >> 5 (t a multiple of 4; shr_u takes the
+  ;; count mod 32). Used inline below (a call per step costs more than the step).
+
+  ;; Elements below are read two at a time as f64x2 straight from memory:
+  ;; f64x2.promote_low_f32x4 (v128.load64_zero p) compiles to one cvtps2pd with a memory operand.
+
+  ;; sumPairDense: out = b + s·(c0·(x0 − b) + c1·(x1 − b)).
   (func (export "sum2")
-    (param $k0 i32) (param $k1 i32) (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32)
+    (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32)
     (param $n i32) (param $c0 f64) (param $c1 f64) (param $s f64)
-    (local $o i32) (local $t i32) (local $end i32) (local $sh v128)
-    (local $vb v128) (local $v0 v128) (local $v1 v128) (local $bo v128) (local $r v128)
-    (local $m0 v128) (local $m1 v128) (local $w0 v128) (local $w1 v128)
-    (local $vc0 v128) (local $vc1 v128) (local $z0 v128) (local $z1 v128) (local $vs v128)
+    (local $o i32) (local $end i32) (local $bo v128) (local $r v128)
+    (local $vc0 v128) (local $vc1 v128) (local $vs v128)
     (local.set $vc0 (f64x2.splat (local.get $c0)))
     (local.set $vc1 (f64x2.splat (local.get $c1)))
-    (local.set $z0 (f64x2.splat (f64.mul (f64.const 0) (local.get $c0))))
-    (local.set $z1 (f64x2.splat (f64.mul (f64.const 0) (local.get $c1))))
     (local.set $vs (f64x2.splat (local.get $s)))
     (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
-    ;; all kept: the lane masks stay all ones
-    (local.set $m0 (v128.const i32x4 -1 -1 -1 -1))
-    (local.set $m1 (v128.const i32x4 -1 -1 -1 -1))
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
-        (if (i32.or (local.get $k0) (local.get $k1))
-          (then
-            ;; bits t .. t + 3 of the masks' word (t >> 5): lanes of all ones where set
-            (local.set $sh (i32x4.shl (v128.const i32x4 1 2 4 8) (i32.and (local.get $t) (i32.const 31))))
-            (local.set $m0
-              (v128.not (i32x4.eq (v128.and (local.get $sh)
-                (i32x4.splat (i32.load (i32.add (local.get $k0) (i32.shl (i32.shr_u (local.get $t) (i32.const 5)) (i32.const 2))))))
-                (v128.const i32x4 0 0 0 0))))
-            (local.set $m1
-              (v128.not (i32x4.eq (v128.and (local.get $sh)
-                (i32x4.splat (i32.load (i32.add (local.get $k1) (i32.shl (i32.shr_u (local.get $t) (i32.const 5)) (i32.const 2))))))
-                (v128.const i32x4 0 0 0 0))))))
-        (local.set $vb (v128.load (i32.add (local.get $b) (local.get $o))))
-        (local.set $v0 (v128.load (i32.add (local.get $x0) (local.get $o))))
-        (local.set $v1 (v128.load (i32.add (local.get $x1) (local.get $o))))
-        ;; lo half: elements 0, 1
-        (local.set $w0 (v128.bitselect (local.get $vc0) (local.get $z0) (i64x2.extend_low_i32x4_s (local.get $m0))))
-        (local.set $w1 (v128.bitselect (local.get $vc1) (local.get $z1) (i64x2.extend_low_i32x4_s (local.get $m1))))
-        (local.set $bo (f64x2.promote_low_f32x4 (local.get $vb)))
+        (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
         (local.set $r
-          (f32x4.demote_f64x2_zero
-            (f64x2.add (local.get $bo)
-              (f64x2.mul (local.get $vs)
-                (f64x2.add
-                  (f64x2.mul (local.get $w0) (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v0)) (local.get $bo)))
-                  (f64x2.mul (local.get $w1) (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v1)) (local.get $bo))))))))
-        ;; hi half: elements 2, 3
-        (local.set $w0 (v128.bitselect (local.get $vc0) (local.get $z0) (i64x2.extend_high_i32x4_s (local.get $m0))))
-        (local.set $w1 (v128.bitselect (local.get $vc1) (local.get $z1) (i64x2.extend_high_i32x4_s (local.get $m1))))
-        (local.set $bo (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $vb) (local.get $vb))))
+          (f64x2.add (local.get $bo)
+            (f64x2.mul (local.get $vs)
+              (f64x2.add
+                (f64x2.mul (local.get $vc0)
+                  (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+                (f64x2.mul (local.get $vc1)
+                  (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))))))
+        (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
         (v128.store (i32.add (local.get $out) (local.get $o))
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-            (local.get $r)
+            (f32x4.demote_f64x2_zero (local.get $r))
             (f32x4.demote_f64x2_zero
               (f64x2.add (local.get $bo)
                 (f64x2.mul (local.get $vs)
                   (f64x2.add
-                    (f64x2.mul (local.get $w0)
-                      (f64x2.sub
-                        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v0) (local.get $v0)))
-                        (local.get $bo)))
-                    (f64x2.mul (local.get $w1)
-                      (f64x2.sub
-                        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v1) (local.get $v1)))
-                        (local.get $bo)))))))))
+                    (f64x2.mul (local.get $vc0)
+                      (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+                    (f64x2.mul (local.get $vc1)
+                      (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))))))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
-        (local.set $t (i32.add (local.get $t) (i32.const 4)))
         (br $l))))
 
-  ;; tiesPairFast (masks) / tiesPairTrimFast ($trim: keep = !(|δ| ≤ cut)), via tiesPairValue:
-  ;;   τ_i = (keep_i·c_i)·δ_i, sg = 1 − 2·[τ0 + τ1 < 0], q_i = ½(sg·τ_i + |sg·τ_i|) (f64x2.max
-  ;;   would give the same values but costs V8 several instructions for its NaN and −0 rules),
-  ;;   v = sg·(q0 + q1), out = b + λ·v (mode 0), b + λ·(v·d_a) (mode 1), b + λ·(v / d_a) (mode 2),
-  ;;   a = [q0 > 0] + 2·[q1 > 0]. Returns 0 when some value is not finite (Σ value·0 is NaN):
-  ;;   the caller then recomputes the range with the reference kernel. The value's arithmetic is
-  ;;   written out once per half (elements 0, 1 and 2, 3).
-  (func (export "ties2")
-    (param $trim i32) (param $pk0 i32) (param $pk1 i32) (param $cut0 f64) (param $cut1 f64)
-    (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32) (param $n i32)
-    (param $c0 f64) (param $c1 f64) (param $lambda f64) (param $mode i32)
-    (param $d0 f64) (param $d1 f64) (param $d2 f64) (param $d3 f64)
-    (result i32)
-    (local $o i32) (local $t i32) (local $end i32) (local $sh v128)
-    (local $vb v128) (local $v0 v128) (local $v1 v128) (local $bo v128) (local $e0 v128) (local $e1 v128)
-    (local $m0 v128) (local $m1 v128) (local $k0 v128) (local $k1 v128) (local $rlo v128) (local $rhi v128)
-    (local $tau0 v128) (local $tau1 v128) (local $sg v128) (local $y v128) (local $q0 v128) (local $q1 v128)
-    (local $v v128) (local $a0 v128) (local $bad v128)
-    (local $vc0 v128) (local $vc1 v128) (local $z0 v128) (local $z1 v128) (local $vcut0 v128) (local $vcut1 v128)
-    (local $vl v128) (local $vd0 v128) (local $vd1 v128) (local $vd2 v128) (local $vd3 v128)
-    (local.set $vc0 (f64x2.splat (local.get $c0)))
-    (local.set $vc1 (f64x2.splat (local.get $c1)))
-    (local.set $z0 (f64x2.splat (f64.mul (f64.const 0) (local.get $c0))))
-    (local.set $z1 (f64x2.splat (f64.mul (f64.const 0) (local.get $c1))))
-    (local.set $vcut0 (f64x2.splat (local.get $cut0)))
-    (local.set $vcut1 (f64x2.splat (local.get $cut1)))
-    (local.set $vl (f64x2.splat (local.get $lambda)))
-    (local.set $vd0 (f64x2.splat (local.get $d0)))
-    (local.set $vd1 (f64x2.splat (local.get $d1)))
-    (local.set $vd2 (f64x2.splat (local.get $d2)))
-    (local.set $vd3 (f64x2.splat (local.get $d3)))
+  ;; sumPair: out = b + s·((k0·c0)·(x0 − b) + (k1·c1)·(x1 − b)), the (k·c) read from the models'
+  ;; coefficient tables by mask nibble (see $coefs).
+  (func (export "sum2m")
+    (param $k0 i32) (param $k1 i32) (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32)
+    (param $n i32) (param $c0 f64) (param $c1 f64) (param $s f64)
+    (local $o i32) (local $t i32) (local $end i32) (local $i0 i32) (local $i1 i32)
+    (local $bo v128) (local $r v128) (local $vs v128)
+    (call $coefs (i32.const 1024) (local.get $c0))
+    (call $coefs (i32.const 1536) (local.get $c1))
+    (local.set $vs (f64x2.splat (local.get $s)))
     (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
-        (local.set $vb (v128.load (i32.add (local.get $b) (local.get $o))))
-        (local.set $v0 (v128.load (i32.add (local.get $x0) (local.get $o))))
-        (local.set $v1 (v128.load (i32.add (local.get $x1) (local.get $o))))
-        (if (i32.eqz (local.get $trim))
-          (then
-            ;; bits t .. t + 3 of the masks' word (t >> 5): i32 lanes of all ones where set
-            (local.set $sh (i32x4.shl (v128.const i32x4 1 2 4 8) (i32.and (local.get $t) (i32.const 31))))
-            (local.set $m0
-              (v128.not (i32x4.eq (v128.and (local.get $sh)
-                (i32x4.splat (i32.load (i32.add (local.get $pk0) (i32.shl (i32.shr_u (local.get $t) (i32.const 5)) (i32.const 2))))))
-                (v128.const i32x4 0 0 0 0))))
-            (local.set $m1
-              (v128.not (i32x4.eq (v128.and (local.get $sh)
-                (i32x4.splat (i32.load (i32.add (local.get $pk1) (i32.shl (i32.shr_u (local.get $t) (i32.const 5)) (i32.const 2))))))
-                (v128.const i32x4 0 0 0 0))))))
-        ;; lo half: elements 0, 1
-        (local.set $bo (f64x2.promote_low_f32x4 (local.get $vb)))
-        (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v0)) (local.get $bo)))
-        (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v1)) (local.get $bo)))
-        (if (local.get $trim)
-          (then
-            (local.set $k0 (v128.not (f64x2.le (f64x2.abs (local.get $e0)) (local.get $vcut0))))
-            (local.set $k1 (v128.not (f64x2.le (f64x2.abs (local.get $e1)) (local.get $vcut1)))))
-          (else
-            (local.set $k0 (i64x2.extend_low_i32x4_s (local.get $m0)))
-            (local.set $k1 (i64x2.extend_low_i32x4_s (local.get $m1)))))
-        (local.set $tau0 (f64x2.mul (v128.bitselect (local.get $vc0) (local.get $z0) (local.get $k0)) (local.get $e0)))
-        (local.set $tau1 (f64x2.mul (v128.bitselect (local.get $vc1) (local.get $z1) (local.get $k1)) (local.get $e1)))
-        (local.set $sg
-          (v128.bitselect
-            (v128.const f64x2 -1 -1)
-            (v128.const f64x2 1 1)
-            (f64x2.lt (f64x2.add (local.get $tau0) (local.get $tau1)) (v128.const f64x2 0 0))))
-        (local.set $y (f64x2.mul (local.get $sg) (local.get $tau0)))
-        (local.set $q0 (f64x2.mul (v128.const f64x2 0.5 0.5) (f64x2.add (local.get $y) (f64x2.abs (local.get $y)))))
-        (local.set $y (f64x2.mul (local.get $sg) (local.get $tau1)))
-        (local.set $q1 (f64x2.mul (v128.const f64x2 0.5 0.5) (f64x2.add (local.get $y) (f64x2.abs (local.get $y)))))
-        (local.set $v (f64x2.mul (local.get $sg) (f64x2.add (local.get $q0) (local.get $q1))))
-        (if (local.get $mode)
-          (then
-            (local.set $a0 (f64x2.gt (local.get $q0) (v128.const f64x2 0 0)))
-            (local.set $y
-              (v128.bitselect
-                (v128.bitselect (local.get $vd3) (local.get $vd2) (local.get $a0))
-                (v128.bitselect (local.get $vd1) (local.get $vd0) (local.get $a0))
-                (f64x2.gt (local.get $q1) (v128.const f64x2 0 0))))
-            (local.set $v
-              (if (result v128) (i32.eq (local.get $mode) (i32.const 1))
-                (then (f64x2.mul (local.get $v) (local.get $y)))
-                (else (f64x2.div (local.get $v) (local.get $y)))))))
-        (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $vl) (local.get $v))))
-        (local.set $bad (f64x2.add (local.get $bad) (f64x2.mul (local.get $rlo) (v128.const f64x2 0 0))))
-        ;; hi half: elements 2, 3 (the same arithmetic)
-        (local.set $bo (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $vb) (local.get $vb))))
-        (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v0) (local.get $v0))) (local.get $bo)))
-        (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v1) (local.get $v1))) (local.get $bo)))
-        (if (local.get $trim)
-          (then
-            (local.set $k0 (v128.not (f64x2.le (f64x2.abs (local.get $e0)) (local.get $vcut0))))
-            (local.set $k1 (v128.not (f64x2.le (f64x2.abs (local.get $e1)) (local.get $vcut1)))))
-          (else
-            (local.set $k0 (i64x2.extend_high_i32x4_s (local.get $m0)))
-            (local.set $k1 (i64x2.extend_high_i32x4_s (local.get $m1)))))
-        (local.set $tau0 (f64x2.mul (v128.bitselect (local.get $vc0) (local.get $z0) (local.get $k0)) (local.get $e0)))
-        (local.set $tau1 (f64x2.mul (v128.bitselect (local.get $vc1) (local.get $z1) (local.get $k1)) (local.get $e1)))
-        (local.set $sg
-          (v128.bitselect
-            (v128.const f64x2 -1 -1)
-            (v128.const f64x2 1 1)
-            (f64x2.lt (f64x2.add (local.get $tau0) (local.get $tau1)) (v128.const f64x2 0 0))))
-        (local.set $y (f64x2.mul (local.get $sg) (local.get $tau0)))
-        (local.set $q0 (f64x2.mul (v128.const f64x2 0.5 0.5) (f64x2.add (local.get $y) (f64x2.abs (local.get $y)))))
-        (local.set $y (f64x2.mul (local.get $sg) (local.get $tau1)))
-        (local.set $q1 (f64x2.mul (v128.const f64x2 0.5 0.5) (f64x2.add (local.get $y) (f64x2.abs (local.get $y)))))
-        (local.set $v (f64x2.mul (local.get $sg) (f64x2.add (local.get $q0) (local.get $q1))))
-        (if (local.get $mode)
-          (then
-            (local.set $a0 (f64x2.gt (local.get $q0) (v128.const f64x2 0 0)))
-            (local.set $y
-              (v128.bitselect
-                (v128.bitselect (local.get $vd3) (local.get $vd2) (local.get $a0))
-                (v128.bitselect (local.get $vd1) (local.get $vd0) (local.get $a0))
-                (f64x2.gt (local.get $q1) (v128.const f64x2 0 0))))
-            (local.set $v
-              (if (result v128) (i32.eq (local.get $mode) (i32.const 1))
-                (then (f64x2.mul (local.get $v) (local.get $y)))
-                (else (f64x2.div (local.get $v) (local.get $y)))))))
-        (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $vl) (local.get $v))))
-        (local.set $bad (f64x2.add (local.get $bad) (f64x2.mul (local.get $rhi) (v128.const f64x2 0 0))))
+        (local.set $i0
+          (i32.shl (i32.and (i32.shr_u
+            (i32.load (i32.add (local.get $k0) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+            (local.get $t)) (i32.const 15)) (i32.const 5)))
+        (local.set $i1
+          (i32.shl (i32.and (i32.shr_u
+            (i32.load (i32.add (local.get $k1) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+            (local.get $t)) (i32.const 15)) (i32.const 5)))
+        (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+        (local.set $r
+          (f64x2.add (local.get $bo)
+            (f64x2.mul (local.get $vs)
+              (f64x2.add
+                (f64x2.mul (v128.load offset=1024 (local.get $i0))
+                  (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+                (f64x2.mul (v128.load offset=1536 (local.get $i1))
+                  (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))))))
+        (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
         (v128.store (i32.add (local.get $out) (local.get $o))
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-            (f32x4.demote_f64x2_zero (local.get $rlo))
-            (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (f32x4.demote_f64x2_zero (local.get $r))
+            (f32x4.demote_f64x2_zero
+              (f64x2.add (local.get $bo)
+                (f64x2.mul (local.get $vs)
+                  (f64x2.add
+                    (f64x2.mul (v128.load offset=1040 (local.get $i0))
+                      (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+                    (f64x2.mul (v128.load offset=1552 (local.get $i1))
+                      (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))))))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
         (local.set $t (i32.add (local.get $t) (i32.const 4)))
-        (br $l)))
-    (i32.and
-      (f64.eq (f64x2.extract_lane 0 (local.get $bad)) (f64.const 0))
-      (f64.eq (f64x2.extract_lane 1 (local.get $bad)) (f64.const 0))))
+        (br $l))))
 
-  ;; planTrimBand's pass (sparsify.ts) over elements 0..n rounded down to even: with a = |x − b|
-  ;; in float64, counts the a with !(a ≤ H) (NaN included) and, where L < a ≤ H, appends fround(a)
-  ;; to band and the index to at (at most cap of them). Near-band elements are rare (a few %), so
-  ;; a cheap lane test |a − mid| ≤ h guards the scalar collection. Writes the count above and the
-  ;; band's length (−1 if it would pass cap) as i32 at res, res + 4.
-  (global $L (mut f64) (f64.const 0))
-  (global $H (mut f64) (f64.const 0))
-  (global $band (mut i32) (i32.const 0))
-  (global $at (mut i32) (i32.const 0))
-  (global $cap (mut i32) (i32.const 0))
-  (global $nb (mut i32) (i32.const 0))
-
-  ;; One near-band candidate: appended when L < a ≤ H; 0 when the band is full.
-  (func $collect (param $a f64) (param $i i32) (result i32)
-    (if (i32.and (f64.gt (local.get $a) (global.get $L)) (f64.le (local.get $a) (global.get $H)))
+  (func (export "ties2m")
+    (param $k0 i32) (param $k1 i32)
+    (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32) (param $n i32)
+    (param $c0 f64) (param $c1 f64) (param $lambda f64) (param $mode i32) (param $t1 f64) (param $t2 f64) (param $t3 f64)
+    (result i32)
+    (local $o i32) (local $end i32) (local $bo v128) (local $e0 v128) (local $e1 v128)
+    (local $u0 v128) (local $u1 v128) (local $ng v128) (local $p0 v128) (local $p1 v128) (local $v v128)
+    (local $sel v128) (local $rlo v128) (local $rhi v128) (local $acc v128) (local $zero v128) (local $sign v128)
+    (local $vl v128) (local $vt2 v128) (local $x12 v128) (local $x31 v128)
+    (local $t i32) (local $i0 i32) (local $i1 i32)
+    (call $coefs (i32.const 1024) (local.get $c0))
+    (call $coefs (i32.const 1536) (local.get $c1))
+    (local.set $sign (v128.load (i32.const 128)))
+    (local.set $vl (f64x2.splat (local.get $lambda)))
+    (local.set $vt2 (f64x2.splat (local.get $t2)))
+    (local.set $x12 (v128.xor (f64x2.splat (local.get $t1)) (local.get $vt2)))
+    (local.set $x31 (v128.xor (f64x2.splat (local.get $t3)) (f64x2.splat (local.get $t1))))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (if (i32.eq (local.get $mode) (i32.const 0))
       (then
-        (if (i32.eq (global.get $nb) (global.get $cap)) (then (return (i32.const 0))))
-        (f32.store (i32.add (global.get $band) (i32.shl (global.get $nb) (i32.const 2))) (f32.demote_f64 (local.get $a)))
-        (i32.store (i32.add (global.get $at) (i32.shl (global.get $nb) (i32.const 2))) (local.get $i))
-        (global.set $nb (i32.add (global.get $nb) (i32.const 1)))))
-    (i32.const 1))
+        (block $uni_done
+          (loop $uni
+            (br_if $uni_done (i32.ge_u (local.get $o) (local.get $end)))
+            (local.set $i0
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k0) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            (local.set $i1
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k1) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1024 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1536 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (local.get $vt2))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1040 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1552 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (local.get $vt2))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $t (i32.add (local.get $t) (i32.const 4)))
+            (br $uni)))
+      ))
+    (if (i32.eq (local.get $mode) (i32.const 3))
+      (then
+        (block $sym_done
+          (loop $sym
+            (br_if $sym_done (i32.ge_u (local.get $o) (local.get $end)))
+            (local.set $i0
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k0) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            (local.set $i1
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k1) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1024 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1536 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (local.get $vt2) (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1040 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1552 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (local.get $vt2) (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $t (i32.add (local.get $t) (i32.const 4)))
+            (br $sym)))
+      ))
+    (if (i32.eq (local.get $mode) (i32.const 1))
+      (then
+        (block $gen_done
+          (loop $gen
+            (br_if $gen_done (i32.ge_u (local.get $o) (local.get $end)))
+            (local.set $i0
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k0) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            (local.set $i1
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k1) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1024 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1536 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1040 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1552 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $t (i32.add (local.get $t) (i32.const 4)))
+            (br $gen)))
+      ))
+    (if (i32.eq (local.get $mode) (i32.const 2))
+      (then
+        (block $div_done
+          (loop $div
+            (br_if $div_done (i32.ge_u (local.get $o) (local.get $end)))
+            (local.set $i0
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k0) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            (local.set $i1
+              (i32.shl (i32.and (i32.shr_u
+                (i32.load (i32.add (local.get $k1) (i32.and (i32.shr_u (local.get $t) (i32.const 3)) (i32.const -4))))
+                (local.get $t)) (i32.const 15)) (i32.const 5)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1024 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1536 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $vl) (f64x2.div (local.get $v) (local.get $sel)))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (f64x2.mul (v128.load offset=1040 (local.get $i0)) (local.get $e0)))
+            (local.set $u1 (f64x2.mul (v128.load offset=1552 (local.get $i1)) (local.get $e1)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $vl) (f64x2.div (local.get $v) (local.get $sel)))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (local.set $t (i32.add (local.get $t) (i32.const 4)))
+            (br $div)))
+      ))
+    ;; 1 when every input was finite: acc − acc is then 0 in both lanes
+    (local.set $acc (f64x2.sub (local.get $acc) (local.get $acc)))
+    (i32.and
+      (f64.eq (f64x2.extract_lane 0 (local.get $acc)) (f64.const 0))
+      (f64.eq (f64x2.extract_lane 1 (local.get $acc)) (f64.const 0))))
 
-  (func (export "trimband")
-    (param $x i32) (param $b i32) (param $n i32)
-    (param $lo f64) (param $hi f64) (param $mid f64) (param $h f64)
-    (param $band i32) (param $at i32) (param $cap i32) (param $res i32)
-    (local $o i32) (local $i i32) (local $end i32) (local $a v128) (local $above v128)
-    (local $vH v128) (local $vmid v128) (local $vh v128)
-    (global.set $L (local.get $lo))
-    (global.set $H (local.get $hi))
-    (global.set $band (local.get $band))
-    (global.set $at (local.get $at))
-    (global.set $cap (local.get $cap))
-    (global.set $nb (i32.const 0))
-    (local.set $vH (f64x2.splat (local.get $hi)))
-    (local.set $vmid (f64x2.splat (local.get $mid)))
-    (local.set $vh (f64x2.splat (local.get $h)))
-    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 2)))
+  (func (export "ties2t")
+    (param $cut0 f64) (param $cut1 f64)
+    (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32) (param $n i32)
+    (param $c0 f64) (param $c1 f64) (param $lambda f64) (param $mode i32) (param $t1 f64) (param $t2 f64) (param $t3 f64)
+    (result i32)
+    (local $o i32) (local $end i32) (local $bo v128) (local $e0 v128) (local $e1 v128)
+    (local $u0 v128) (local $u1 v128) (local $ng v128) (local $p0 v128) (local $p1 v128) (local $v v128)
+    (local $sel v128) (local $rlo v128) (local $rhi v128) (local $acc v128) (local $zero v128) (local $sign v128)
+    (local $vl v128) (local $vt2 v128) (local $x12 v128) (local $x31 v128)
+    (local $vc0 v128) (local $vc1 v128) (local $vcut0 v128) (local $vcut1 v128) (local $abs v128)
+    (local.set $vc0 (f64x2.splat (local.get $c0)))
+    (local.set $vc1 (f64x2.splat (local.get $c1)))
+    (local.set $vcut0 (f64x2.splat (local.get $cut0)))
+    (local.set $vcut1 (f64x2.splat (local.get $cut1)))
+    (local.set $abs (v128.load (i32.const 144)))
+    (local.set $sign (v128.load (i32.const 128)))
+    (local.set $vl (f64x2.splat (local.get $lambda)))
+    (local.set $vt2 (f64x2.splat (local.get $t2)))
+    (local.set $x12 (v128.xor (f64x2.splat (local.get $t1)) (local.get $vt2)))
+    (local.set $x31 (v128.xor (f64x2.splat (local.get $t3)) (f64x2.splat (local.get $t1))))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (if (i32.eq (local.get $mode) (i32.const 0))
+      (then
+        (block $uni_done
+          (loop $uni
+            (br_if $uni_done (i32.ge_u (local.get $o) (local.get $end)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (local.get $vt2))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (local.get $vt2))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $uni)))
+      ))
+    (if (i32.eq (local.get $mode) (i32.const 3))
+      (then
+        (block $sym_done
+          (loop $sym
+            (br_if $sym_done (i32.ge_u (local.get $o) (local.get $end)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (local.get $vt2) (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (local.get $vt2) (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $sym)))
+      ))
+    (if (i32.eq (local.get $mode) (i32.const 1))
+      (then
+        (block $gen_done
+          (loop $gen
+            (br_if $gen_done (i32.ge_u (local.get $o) (local.get $end)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $v) (local.get $sel))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $gen)))
+      ))
+    (if (i32.eq (local.get $mode) (i32.const 2))
+      (then
+        (block $div_done
+          (loop $div
+            (br_if $div_done (i32.ge_u (local.get $o) (local.get $end)))
+            ;; elements 0, 1
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rlo (f64x2.add (local.get $bo) (f64x2.mul (local.get $vl) (f64x2.div (local.get $v) (local.get $sel)))))
+            ;; elements 2, 3
+            (local.set $bo (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $b) (local.get $o)))))
+            (local.set $e0 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x0) (local.get $o)))) (local.get $bo)))
+            (local.set $e1 (f64x2.sub (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 (i32.add (local.get $x1) (local.get $o)))) (local.get $bo)))
+            (local.set $u0 (v128.and (f64x2.mul (local.get $vc0) (local.get $e0))
+              (f64x2.gt (v128.and (local.get $e0) (local.get $abs)) (local.get $vcut0))))
+            (local.set $u1 (v128.and (f64x2.mul (local.get $vc1) (local.get $e1))
+              (f64x2.gt (v128.and (local.get $e1) (local.get $abs)) (local.get $vcut1))))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.add (local.get $e0) (local.get $e1))))
+            (local.set $ng (v128.and (f64x2.add (local.get $u0) (local.get $u1)) (local.get $sign)))
+            (local.set $p0 (f64x2.gt (v128.xor (local.get $u0) (local.get $ng)) (local.get $zero)))
+            (local.set $p1 (f64x2.gt (v128.xor (local.get $u1) (local.get $ng)) (local.get $zero)))
+            (local.set $v (f64x2.add (v128.and (local.get $u0) (local.get $p0)) (v128.and (local.get $u1) (local.get $p1))))
+            (local.set $sel (v128.xor (v128.xor (local.get $vt2) (v128.and (local.get $p0) (local.get $x12)))
+              (v128.and (v128.and (local.get $p0) (local.get $p1)) (local.get $x31))))
+            (local.set $rhi (f64x2.add (local.get $bo) (f64x2.mul (local.get $vl) (f64x2.div (local.get $v) (local.get $sel)))))
+            (v128.store (i32.add (local.get $out) (local.get $o))
+              (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+                (f32x4.demote_f64x2_zero (local.get $rlo))
+                (f32x4.demote_f64x2_zero (local.get $rhi))))
+            (local.set $o (i32.add (local.get $o) (i32.const 16)))
+            (br $div)))
+      ))
+    ;; 1 when every input was finite: acc − acc is then 0 in both lanes
+    (local.set $acc (f64x2.sub (local.get $acc) (local.get $acc)))
+    (i32.and
+      (f64.eq (f64x2.extract_lane 0 (local.get $acc)) (f64.const 0))
+      (f64.eq (f64x2.extract_lane 1 (local.get $acc)) (f64.const 0))))
+
+  ;; planTrimPair's sample: runs of 16 elements at byte offsets 0, stride, 2·stride, … (runs of
+  ;; them); for each element, hist_i[a_i >> 15]++ where a_i is the bit pattern of |f32(x_i − b)|
+  ;; (a float32 subtraction rounds x − b as fround of the float64 one does). The histograms
+  ;; (65,536 counts each) must be zeroed by the caller.
+  (func (export "trimsample2")
+    (param $x0 i32) (param $x1 i32) (param $b i32) (param $runs i32) (param $stride i32)
+    (param $hist0 i32) (param $hist1 i32)
+    (local $o i32) (local $r i32) (local $g i32) (local $h i32) (local $a0 v128) (local $a1 v128) (local $abs v128)
+    (local.set $abs (v128.load (i32.const 160)))
+    (block $done
+      (loop $runs
+        (br_if $done (i32.ge_u (local.get $r) (local.get $runs)))
+        (local.set $g (i32.const 0))
+        (loop $groups
+          (local.set $a0 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x0) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+          (local.set $a1 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x1) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 0 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 1 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 2 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 3 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 0 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 1 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 2 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 3 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
+          (local.set $o (i32.add (local.get $o) (i32.const 16)))
+          (local.set $g (i32.add (local.get $g) (i32.const 1)))
+          (br_if $groups (i32.lt_u (local.get $g) (i32.const 4))))
+        (local.set $o (i32.add (local.get $o) (i32.sub (local.get $stride) (i32.const 64))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $runs))))
+
+  ;; planTrimPair's pass: for the elements 0..n (rounded down to a multiple of 4) of two task
+  ;; vectors, with a_i the bit pattern of |f32(x_i − b)| (as in trimsample2; NaN patterns are the
+  ;; largest), counts the a_i above hi_i and appends the a_i in [lo_i, hi_i] to band_i, their
+  ;; indices to at_i, in index order (four lanes packed at a time through the compress table; an
+  ;; element in the band of either model is rare, so the test is one branch per four). Writes
+  ;; above0, above1, nb0, nb1 as i32 at res; returns the elements done, or -1 when a band would pass
+  ;; cap entries (its arrays must hold cap + 4: the packed store writes four lanes).
+  (func (export "trimband2")
+    (param $x0 i32) (param $x1 i32) (param $b i32) (param $n i32)
+    (param $lo0 i32) (param $hi0 i32) (param $lo1 i32) (param $hi1 i32)
+    (param $band0 i32) (param $at0 i32) (param $band1 i32) (param $at1 i32) (param $cap i32) (param $res i32)
+    (result i32)
+    (local $o i32) (local $t i32) (local $end i32) (local $m i32) (local $nb0 i32) (local $nb1 i32)
+    (local $a0 v128) (local $a1 v128) (local $in0 v128) (local $in1 v128) (local $ctrl v128) (local $idx v128)
+    (local $ab0 v128) (local $ab1 v128) (local $abs v128)
+    (local $vlo0 v128) (local $vhi0 v128) (local $vw0 v128) (local $vlo1 v128) (local $vhi1 v128) (local $vw1 v128)
+    (local.set $abs (v128.load (i32.const 160)))
+    (local.set $vlo0 (i32x4.splat (local.get $lo0)))
+    (local.set $vhi0 (i32x4.splat (local.get $hi0)))
+    (local.set $vw0 (i32x4.splat (i32.sub (local.get $hi0) (local.get $lo0))))
+    (local.set $vlo1 (i32x4.splat (local.get $lo1)))
+    (local.set $vhi1 (i32x4.splat (local.get $hi1)))
+    (local.set $vw1 (i32x4.splat (i32.sub (local.get $hi1) (local.get $lo1))))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
-        (local.set $a
-          (f64x2.abs
-            (f64x2.sub
-              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $x) (local.get $o))))
-              (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $b) (local.get $o)))))))
+        (local.set $a0 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x0) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+        (local.set $a1 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x1) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
         ;; a lane's mask is −1 where a is above: subtracting it counts one
-        (local.set $above (i64x2.sub (local.get $above) (v128.not (f64x2.le (local.get $a) (local.get $vH)))))
-        (if (v128.any_true (f64x2.le (f64x2.abs (f64x2.sub (local.get $a) (local.get $vmid))) (local.get $vh)))
+        (local.set $ab0 (i32x4.sub (local.get $ab0) (i32x4.gt_s (local.get $a0) (local.get $vhi0))))
+        (local.set $ab1 (i32x4.sub (local.get $ab1) (i32x4.gt_s (local.get $a1) (local.get $vhi1))))
+        (local.set $in0 (i32x4.le_u (i32x4.sub (local.get $a0) (local.get $vlo0)) (local.get $vw0)))
+        (local.set $in1 (i32x4.le_u (i32x4.sub (local.get $a1) (local.get $vlo1)) (local.get $vw1)))
+        (if (v128.any_true (v128.or (local.get $in0) (local.get $in1)))
           (then
-            (if (i32.eqz (call $collect (f64x2.extract_lane 0 (local.get $a)) (local.get $i)))
-              (then (global.set $nb (i32.const -1)) (br $done)))
-            (if (i32.eqz (call $collect (f64x2.extract_lane 1 (local.get $a)) (i32.add (local.get $i) (i32.const 1))))
-              (then (global.set $nb (i32.const -1)) (br $done)))))
-        (local.set $o (i32.add (local.get $o) (i32.const 8)))
-        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+            (local.set $idx (i32x4.add (i32x4.splat (local.get $t)) (v128.const i32x4 0 1 2 3)))
+            (local.set $m (i32x4.bitmask (local.get $in0)))
+            (if (local.get $m)
+              (then
+                (if (i32.gt_u (local.get $nb0) (local.get $cap)) (then (return (i32.const -1))))
+                (local.set $ctrl (v128.load offset=256 (i32.shl (local.get $m) (i32.const 4))))
+                (v128.store (i32.add (local.get $band0) (i32.shl (local.get $nb0) (i32.const 2)))
+                  (i8x16.swizzle (local.get $a0) (local.get $ctrl)))
+                (v128.store (i32.add (local.get $at0) (i32.shl (local.get $nb0) (i32.const 2)))
+                  (i8x16.swizzle (local.get $idx) (local.get $ctrl)))
+                (local.set $nb0 (i32.add (local.get $nb0) (i32.popcnt (local.get $m))))))
+            (local.set $m (i32x4.bitmask (local.get $in1)))
+            (if (local.get $m)
+              (then
+                (if (i32.gt_u (local.get $nb1) (local.get $cap)) (then (return (i32.const -1))))
+                (local.set $ctrl (v128.load offset=256 (i32.shl (local.get $m) (i32.const 4))))
+                (v128.store (i32.add (local.get $band1) (i32.shl (local.get $nb1) (i32.const 2)))
+                  (i8x16.swizzle (local.get $a1) (local.get $ctrl)))
+                (v128.store (i32.add (local.get $at1) (i32.shl (local.get $nb1) (i32.const 2)))
+                  (i8x16.swizzle (local.get $idx) (local.get $ctrl)))
+                (local.set $nb1 (i32.add (local.get $nb1) (i32.popcnt (local.get $m))))))
+          ))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (local.set $t (i32.add (local.get $t) (i32.const 4)))
         (br $l)))
     (i32.store (local.get $res)
-      (i32.wrap_i64 (i64.add (i64x2.extract_lane 0 (local.get $above)) (i64x2.extract_lane 1 (local.get $above)))))
-    (i32.store offset=4 (local.get $res) (global.get $nb)))
+      (i32.add (i32.add (i32x4.extract_lane 0 (local.get $ab0)) (i32x4.extract_lane 1 (local.get $ab0)))
+               (i32.add (i32x4.extract_lane 2 (local.get $ab0)) (i32x4.extract_lane 3 (local.get $ab0)))))
+    (i32.store offset=4 (local.get $res)
+      (i32.add (i32.add (i32x4.extract_lane 0 (local.get $ab1)) (i32x4.extract_lane 1 (local.get $ab1)))
+               (i32.add (i32x4.extract_lane 2 (local.get $ab1)) (i32x4.extract_lane 3 (local.get $ab1)))))
+    (i32.store offset=8 (local.get $res) (local.get $nb0))
+    (i32.store offset=12 (local.get $res) (local.get $nb1))
+    (i32.and (local.get $n) (i32.const -4)))
+
+  ;; dareL1Factors' sums over elements 0..n of two models (keep masks k0, k1, bit 0 = element 0),
+  ;; continuing the sums at acc: f64x2 [all0, all1] at acc, [kept0, kept1] at acc + 16, where
+  ;; all_i += |x_i − b| and kept_i += that when kept, element by element in index order (each lane
+  ;; is one model's sequential float64 sum, as the scalar loop's). A dropped entry adds +0 where
+  ;; the scalar loop adds 0·d: the same sum while every d is finite (all_i is not finite
+  ;; otherwise, and the caller then takes the scalar loop).
+  (func (export "l1sums2")
+    (param $k0 i32) (param $k1 i32) (param $x0 i32) (param $x1 i32) (param $b i32) (param $n i32) (param $acc i32)
+    (local $o i32) (local $t i32) (local $end i32) (local $all v128) (local $kept v128) (local $d v128)
+    (local $w v128) (local $one v128)
+    (local.set $one (v128.load (i32.const 176)))
+    (local.set $all (v128.load (local.get $acc)))
+    (local.set $kept (v128.load offset=16 (local.get $acc)))
+    (local.set $end (i32.and (local.get $n) (i32.const -4)))
+    ;; four elements a step (t a multiple of 4: a new mask word every eight steps), then one
+    (block $done4
+      (loop $l4
+        (br_if $done4 (i32.ge_u (local.get $t) (local.get $end)))
+          (if (i32.eqz (i32.and (local.get $t) (i32.const 31)))
+            (then
+              (local.set $w
+                (i64x2.replace_lane 1
+                  (i64x2.splat (i64.extend_i32_u (i32.load (i32.add (local.get $k0) (i32.shr_u (local.get $t) (i32.const 3))))))
+                  (i64.extend_i32_u (i32.load (i32.add (local.get $k1) (i32.shr_u (local.get $t) (i32.const 3)))))))))
+          (local.set $d
+            (f64x2.abs
+              (f64x2.sub
+                (f64x2.promote_low_f32x4 (v128.load32_lane 1 (i32.add (local.get $x1) (local.get $o))
+                  (v128.load32_zero (i32.add (local.get $x0) (local.get $o)))))
+                (f64x2.promote_low_f32x4 (v128.load32_splat (i32.add (local.get $b) (local.get $o)))))))
+          (local.set $all (f64x2.add (local.get $all) (local.get $d)))
+          (local.set $kept (f64x2.add (local.get $kept) (v128.and (local.get $d) (i64x2.eq (v128.and (local.get $w) (local.get $one)) (local.get $one)))))
+          (local.set $w (i64x2.shr_u (local.get $w) (i32.const 1)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $d
+            (f64x2.abs
+              (f64x2.sub
+                (f64x2.promote_low_f32x4 (v128.load32_lane 1 (i32.add (local.get $x1) (local.get $o))
+                  (v128.load32_zero (i32.add (local.get $x0) (local.get $o)))))
+                (f64x2.promote_low_f32x4 (v128.load32_splat (i32.add (local.get $b) (local.get $o)))))))
+          (local.set $all (f64x2.add (local.get $all) (local.get $d)))
+          (local.set $kept (f64x2.add (local.get $kept) (v128.and (local.get $d) (i64x2.eq (v128.and (local.get $w) (local.get $one)) (local.get $one)))))
+          (local.set $w (i64x2.shr_u (local.get $w) (i32.const 1)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $d
+            (f64x2.abs
+              (f64x2.sub
+                (f64x2.promote_low_f32x4 (v128.load32_lane 1 (i32.add (local.get $x1) (local.get $o))
+                  (v128.load32_zero (i32.add (local.get $x0) (local.get $o)))))
+                (f64x2.promote_low_f32x4 (v128.load32_splat (i32.add (local.get $b) (local.get $o)))))))
+          (local.set $all (f64x2.add (local.get $all) (local.get $d)))
+          (local.set $kept (f64x2.add (local.get $kept) (v128.and (local.get $d) (i64x2.eq (v128.and (local.get $w) (local.get $one)) (local.get $one)))))
+          (local.set $w (i64x2.shr_u (local.get $w) (i32.const 1)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+          (local.set $d
+            (f64x2.abs
+              (f64x2.sub
+                (f64x2.promote_low_f32x4 (v128.load32_lane 1 (i32.add (local.get $x1) (local.get $o))
+                  (v128.load32_zero (i32.add (local.get $x0) (local.get $o)))))
+                (f64x2.promote_low_f32x4 (v128.load32_splat (i32.add (local.get $b) (local.get $o)))))))
+          (local.set $all (f64x2.add (local.get $all) (local.get $d)))
+          (local.set $kept (f64x2.add (local.get $kept) (v128.and (local.get $d) (i64x2.eq (v128.and (local.get $w) (local.get $one)) (local.get $one)))))
+          (local.set $w (i64x2.shr_u (local.get $w) (i32.const 1)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $t (i32.add (local.get $t) (i32.const 4)))
+        (br $l4)))
+    (block $done1
+      (loop $l1
+        (br_if $done1 (i32.ge_u (local.get $t) (local.get $n)))
+          (if (i32.eqz (i32.and (local.get $t) (i32.const 31)))
+            (then
+              (local.set $w
+                (i64x2.replace_lane 1
+                  (i64x2.splat (i64.extend_i32_u (i32.load (i32.add (local.get $k0) (i32.shr_u (local.get $t) (i32.const 3))))))
+                  (i64.extend_i32_u (i32.load (i32.add (local.get $k1) (i32.shr_u (local.get $t) (i32.const 3)))))))))
+          (local.set $d
+            (f64x2.abs
+              (f64x2.sub
+                (f64x2.promote_low_f32x4 (v128.load32_lane 1 (i32.add (local.get $x1) (local.get $o))
+                  (v128.load32_zero (i32.add (local.get $x0) (local.get $o)))))
+                (f64x2.promote_low_f32x4 (v128.load32_splat (i32.add (local.get $b) (local.get $o)))))))
+          (local.set $all (f64x2.add (local.get $all) (local.get $d)))
+          (local.set $kept (f64x2.add (local.get $kept) (v128.and (local.get $d) (i64x2.eq (v128.and (local.get $w) (local.get $one)) (local.get $one)))))
+          (local.set $w (i64x2.shr_u (local.get $w) (i32.const 1)))
+          (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $l1)))
+    (v128.store (local.get $acc) (local.get $all))
+    (v128.store offset=16 (local.get $acc) (local.get $kept)))
 )
