@@ -44,6 +44,45 @@ describe('upit inspect logits matches the independent PyTorch reference', () => 
   }
 });
 
+describe('upit inspect context', () => {
+  const base = join(ROOT, 'resources/models/tiny-base');
+  const text = 'Q: Zopo has 4 marbles. Zopo loses 3. How many marbles does Zopo have now?\nA: ';
+  it('gives the sensitivity of the next-token prediction to every token of the text', () => {
+    const r = upit(['inspect', 'context', '--model', base, '--text', text, '--json', '--backend', 'wasm']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      ids: number[];
+      tokens: string[];
+      sensitivity: number[];
+      reach: number;
+    };
+    expect(out.ids).toHaveLength(Buffer.byteLength(text)); // byte tokenizer: one token per byte
+    expect(out.tokens.join('')).toBe(text);
+    expect(out.sensitivity).toHaveLength(out.ids.length);
+    expect(out.sensitivity.at(-2)).toBeGreaterThan(0); // the ':' before the final space matters
+    expect(out.reach).toBeGreaterThanOrEqual(1);
+    const plain = upit(['inspect', 'context', '--model', base, '--text', text, '--backend', 'wasm']);
+    expect(plain.stdout).toMatch(/reach: \d+ tokens back .* beyond the last 8 tokens: \d/);
+  });
+  it('refuses a substitute that is not one token', () => {
+    const r = upit([
+      'inspect',
+      'context',
+      '--model',
+      base,
+      '--text',
+      'ab',
+      '--substitute',
+      'xy',
+      '--backend',
+      'cpu',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--substitute: 'xy' is 2 tokens, not one/);
+  });
+});
+
 describe('upit CLI errors', () => {
   it('a missing model directory is a one-line error with exit 1', () => {
     const r = upit([
@@ -98,6 +137,7 @@ describe('upit CLI errors', () => {
       [],
       ['inspect', 'logits'],
       ['inspect', 'tokens'],
+      ['inspect', 'context'],
       ['generate'],
       ['backends'],
       ['pretrain'],
