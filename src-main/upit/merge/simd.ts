@@ -58,10 +58,12 @@ interface KernelExports {
     at0: number,
     band1: number,
     at1: number,
+    list: number,
     cap: number,
     res: number,
   ): number;
   l1sums2(k0: number, k1: number, x0: number, x1: number, b: number, n: number, acc: number): void;
+  histrank(hist: number, nbins: number, rank: number): number;
 }
 
 /** The arguments the two TIES kernels share: x0, x1, b, out, n, c0, c1, lambda, mode, t1, t2, t3. */
@@ -93,9 +95,9 @@ const RESULT_AT = 16;
 const L1_AT = 64;
 const CONSTANTS_AT = 128;
 const COMPRESS_AT = 256;
-/** Bins of the trim sample's histograms: float32 |δ| bit patterns >>> 15 (all below 2³¹). */
-export const TRIM_BINS = 65536;
-export const TRIM_BIN_SHIFT = 15;
+/** Bins of the trim sample's histograms: float32 |δ| bit patterns >>> 14 (512 bins per octave). */
+export const TRIM_BINS = 131072;
+export const TRIM_BIN_SHIFT = 14;
 
 /** Extra regions of an arena besides the allocations of `bytes`. */
 export interface ArenaScratch {
@@ -177,7 +179,12 @@ export class SimdArena {
   /** Two chunks' keep masks (a two-model merge's DARE or trim masks), for the kernels to read. */
   readonly maskScratch: Uint32Array[];
   /** The trim sample's two histograms and the two bands (values, indices), when asked for. */
-  private readonly trim: { hists: Uint32Array[]; band: Int32Array[]; at: Int32Array[] } | null;
+  private readonly trim: {
+    hists: Uint32Array[];
+    band: Int32Array[];
+    at: Int32Array[];
+    list: Int32Array;
+  } | null;
   /** Two models' keep masks of a whole range (a tensor, or a block of one), when asked for. */
   private readonly rangeMaskBuffers: Uint32Array[];
 
@@ -198,6 +205,7 @@ export class SimdArena {
             hists: [this.u32(TRIM_BINS), this.u32(TRIM_BINS)],
             band: [this.i32(cap + 4), this.i32(cap + 4)],
             at: [this.i32(cap + 4), this.i32(cap + 4)],
+            list: this.i32(cap + 4),
           };
     // constants the kernels load (a v128.const in a loop is rematerialized at every use)
     const c = new DataView(this.buffer, CONSTANTS_AT, 64);
@@ -227,7 +235,7 @@ export class SimdArena {
     const band =
       scratch.bandElements === 0
         ? []
-        : [TRIM_BINS, TRIM_BINS, ...new Array<number>(4).fill(scratch.bandElements + 4)];
+        : [TRIM_BINS, TRIM_BINS, ...new Array<number>(5).fill(scratch.bandElements + 4)];
     const wide = scratch.rangeMaskWords ?? 0;
     const extra = SimdArena.bytesFor(scratch.maskWords, scratch.maskWords, wide, wide, ...band);
     const pages = Math.ceil((bytes + extra + RESERVED) / PAGE);
@@ -301,6 +309,11 @@ export class SimdArena {
     return t.hists;
   }
 
+  /** The bin of `hist` (a view of this arena) holding the entry of ascending rank `rank` (0-based), or its length. */
+  histRank(hist: Uint32Array, rank: number): number {
+    return this.k.histrank(hist.byteOffset, hist.length, Math.max(0, Math.min(rank, 0x7fffffff)));
+  }
+
   /**
    * The band pass of planTrimPair over elements 0..n rounded down to a multiple of 4 (`done`):
    * per model, the count of float32 |δ| bits above hi_i and the bits in [lo_i, hi_i] with their
@@ -329,6 +342,7 @@ export class SimdArena {
       t.at[0]!.byteOffset,
       t.band[1]!.byteOffset,
       t.at[1]!.byteOffset,
+      t.list.byteOffset,
       this.bandCapacity,
       RESULT_AT,
     );

@@ -509,15 +509,17 @@ export function planTrimBand(x: Float32Array, b: Float32Array | null, k: number)
   return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(v, nb, sel.bits, tiesToKeep)]! };
 }
 
-/** Runs of 16 consecutive entries that the pair planners sample (fewer for small tensors: n / 64). */
-const PAIR_RUNS = 16384;
-/** Half-width of a pair band in standard deviations of the sample rank (a miss costs a rerun). */
+/** Sample sizes of the pair planner: n / 16 entries, within these bounds (runs of 16). */
+const PAIR_SAMPLE_MIN = 1 << 14;
+const PAIR_SAMPLE_MAX = 1 << 18;
+/** Half-width of a pair band in standard deviations of the sample rank (a miss costs a pass). */
 const PAIR_SD = 5;
 
 /**
  * Bands of float32 |δ| bits [lo_i, hi_i] likely to hold each model's trim threshold (the k-th
  * largest of n), from histograms of a sample (arena.trimSample: runs of 16 entries spread over
  * the tensor): the bins holding the sample ranks q·S ± PAIR_SD standard deviations, whole bins.
+ * About 2·PAIR_SD·√(q(1 − q)/S) of the entries (1–2% here) fall in a band.
  */
 function pairBands(
   arena: SimdArena,
@@ -527,8 +529,8 @@ function pairBands(
   k: number,
 ): { lo: number[]; hi: number[] } {
   const n = b.length;
-  const runs = Math.min(PAIR_RUNS, Math.floor(n / 64));
-  const stride = Math.floor(n / runs); // ≥ 64
+  const runs = Math.min(PAIR_SAMPLE_MAX, Math.max(PAIR_SAMPLE_MIN, n >>> 4)) >>> 4;
+  const stride = Math.floor(n / runs); // ≥ 16 (n ≥ BAND_MIN)
   const hists = arena.trimSample(x0, x1, b, runs, stride);
   const S = runs * 16;
   // in ascending order the threshold has rank n − k of n; in the sample about q·S
@@ -539,29 +541,58 @@ function pairBands(
   const lo: number[] = [];
   const hi: number[] = [];
   for (const h of hists) {
-    let binLo = -1;
-    let binHi = -1;
-    for (let bin = 0, cum = 0; bin < h.length && binHi < 0; bin++) {
-      cum += h[bin]!;
-      if (binLo < 0 && cum > rLo) binLo = bin;
-      if (cum > rHi) binHi = bin;
-    }
-    lo.push(rLo < 0 ? 0 : binLo << TRIM_BIN_SHIFT);
-    hi.push(binHi < 0 ? INF_BITS : Math.min(INF_BITS, ((binHi + 1) << TRIM_BIN_SHIFT) - 1));
+    const binHi = rHi >= S ? h.length : arena.histRank(h, rHi);
+    lo.push(rLo < 0 ? 0 : arena.histRank(h, rLo) << TRIM_BIN_SHIFT);
+    hi.push(binHi >= h.length ? INF_BITS : Math.min(INF_BITS, ((binHi + 1) << TRIM_BIN_SHIFT) - 1));
   }
   return { lo, hi };
 }
 
 /**
- * The trim plan of a model whose |δ| bits above its band number `above` and whose band entries
- * (bits, indices in ascending order) are given, or null when the k-th largest is not in the band.
+ * The trim plan of a model whose |δ| bits above its band [lo, hi] number `above` and whose band
+ * entries (bits, indices in ascending order) are given, or null when the k-th largest is not in
+ * the band.
  */
-function planFromBand(above: number, band: Int32Array, at: Int32Array, k: number): TrimPlan | null {
+function planFromBand(
+  above: number,
+  band: Int32Array,
+  at: Int32Array,
+  k: number,
+  lo: number,
+  hi: number,
+): TrimPlan | null {
   const nb = band.length;
   if (above >= k || above + nb < k) return null;
-  const sel = kthLargest(band, nb, k - above);
+  const sel = kthLargestIn(band, k - above, lo, hi);
   const tiesToKeep = k - above - sel.above;
   return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(band, nb, sel.bits, tiesToKeep)]! };
+}
+
+const BAND_BINS = 4096;
+const BAND_HIST = new Uint32Array(BAND_BINS);
+
+/**
+ * kthLargest for entries known to lie in [lo, hi]: a histogram of at most BAND_BINS bins over the
+ * range finds the bin of the k-th largest, and the few entries in that bin are sorted. One pass.
+ */
+function kthLargestIn(v: Int32Array, k: number, lo: number, hi: number): { bits: number; above: number } {
+  let shift = 0;
+  while ((hi - lo) >>> shift >= BAND_BINS) shift++;
+  const bins = ((hi - lo) >>> shift) + 1;
+  const hist = BAND_HIST.fill(0, 0, bins);
+  for (let t = 0; t < v.length; t++) hist[(v[t]! - lo) >>> shift]!++;
+  let above = 0;
+  let bin = bins - 1;
+  for (; bin > 0; bin--) {
+    if (above + hist[bin]! >= k) break;
+    above += hist[bin]!;
+  }
+  const inBin: number[] = [];
+  for (let t = 0; t < v.length; t++) if ((v[t]! - lo) >>> shift === bin) inBin.push(v[t]!);
+  inBin.sort((a, b) => b - a);
+  const bits = inBin[k - above - 1]!;
+  for (const x of inBin) if (x > bits) above++;
+  return { bits, above };
 }
 
 /**
@@ -614,7 +645,7 @@ export function planTrimPair(x0: Float32Array, x1: Float32Array, b: Float32Array
       band = Int32Array.from([...band, ...tail.band]);
       at = Int32Array.from([...at, ...tail.at]);
     }
-    return planFromBand(above, band, at, k) ?? planTrim(x, b, k);
+    return planFromBand(above, band, at, k, lo[i]!, hi[i]!) ?? planTrim(x, b, k);
   });
 }
 

@@ -3,8 +3,10 @@
  * (the float64 formulas the methods are specified by, in their order, masks and trims found the
  * obvious way), bit for bit: the fused two-model kernels, the TIES fast path and its fallback,
  * the one-pass trim threshold and its fallback must all give exactly these values. Each case runs
- * twice: on ordinary arrays (the JavaScript loops) and on views of a SimdArena (the WebAssembly
- * SIMD kernels, simd.ts), which must give the same bits.
+ * three ways: on ordinary arrays (the JavaScript loops), on views of a SimdArena with every scratch
+ * region (the WebAssembly SIMD kernels, simd.ts: a range's DARE masks drawn at once, both models'
+ * trim plans in one pass) and on one with only the chunk scratch (the SIMD kernels chunk by
+ * chunk), which must all give the same bits.
  */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src-main/common/rng.js';
@@ -18,6 +20,7 @@ import {
   trimCount,
 } from '../../../src-main/upit/merge/sparsify.js';
 import { bits } from './helpers.js';
+import { maskWords } from '../../../src-main/upit/merge/sparsify.js';
 
 const TINY = 1e-300;
 
@@ -122,6 +125,12 @@ function inputs(seed: number, m: number, grid: boolean, special: boolean) {
       return b + (grid ? Math.round(d * 512) / 512 : d);
     }),
   );
+  // signed zeros in the base, with and without a task vector there (the output's zero sign counts)
+  for (let j = 0; j < 64; j++) {
+    const i = rng.int(n);
+    base[i] = j % 2 === 0 ? 0 : -0;
+    for (const x of xs) x[i] = j % 4 < 2 ? base[i]! : x[i]!;
+  }
   if (special) {
     for (const v of [Number.NaN, Infinity, -Infinity, -0]) {
       xs[rng.int(m)]![rng.int(n)] = v;
@@ -131,9 +140,15 @@ function inputs(seed: number, m: number, grid: boolean, special: boolean) {
   return { base, xs };
 }
 
-const WEIGHTS: (number[] | null)[] = [null, [0.5, 0.5], [0.3, 0.7], [1, -0.25], [1e-35, 1]];
+/**
+ * Weights that reach every finish of the two-model TIES kernels: none (normalize off), t1 = t2
+ * (equal weights), a divisor by agreement (0.3, 0.7), the models swapped (1, −0.25), the general
+ * product (1, −1: reciprocals 1, −1, 1), and the reference kernel (a weight below 1e-30).
+ */
+const WEIGHTS: (number[] | null)[] = [null, [0.5, 0.5], [0.3, 0.7], [1, -0.25], [1, -1], [1e-35, 1]];
 
-type Where = 'js' | 'simd';
+type Where = 'js' | 'simd' | 'simd-chunks';
+const PLACES = ['js', 'simd', 'simd-chunks'] as const;
 
 /**
  * The inputs where a merge finds them: as given (JavaScript kernels) or copied into a SimdArena
@@ -141,9 +156,11 @@ type Where = 'js' | 'simd';
  */
 function placed(where: Where, base: Float32Array, xs: Float32Array[]) {
   if (where === 'js') return { base, xs, out: () => undefined };
+  const all = where === 'simd';
   const arena = SimdArena.create(SimdArena.bytesFor(...[base, ...xs, base, base].map((a) => a.length)), {
     maskWords: CHUNK >>> 5,
-    bandElements: base.length,
+    bandElements: all ? base.length : 0,
+    rangeMaskWords: all ? maskWords(base.length) : 0,
   });
   if (arena === null) throw new Error('WebAssembly SIMD is unavailable here');
   const copy = (a: Float32Array) => {
@@ -164,7 +181,7 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
   ] as const) {
     const label = `${grid ? 'tied' : 'continuous'} δ${special ? ', NaN/±∞/−0' : ''}`;
 
-    it.each(['js', 'simd'] as const)(`ties and dare_ties, two and three models (${label}, %s)`, (where) => {
+    it.each(PLACES)(`ties and dare_ties, two and three models (${label}, %s)`, (where) => {
       for (const m of [2, 3]) {
         const given = inputs(m + (grid ? 10 : 0) + (special ? 20 : 0), m, grid, special);
         const { base, xs, out } = placed(where, given.base, given.xs);
@@ -175,13 +192,16 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
           [0.3, 'l1'],
         ] as const;
         const keepD = dare.map(([drop]) => xs.map((_, i) => dareKeep(5, i, ctx.name, drop, base.length)));
-        for (const weights of WEIGHTS) {
+        for (const [wi, weights] of WEIGHTS.entries()) {
           const w = weights === null ? xs.map(() => 1) : [...weights, 1].slice(0, m);
+          // λ positive, negative or 0 (then every τ term is a signed zero)
+          const lambda = [0.7, -1.5, 0][wi % 3]!;
           for (const normalize of [true, false]) {
-            const raw = { weights: w, normalize, lambda: 0.7 };
+            const raw = { weights: w, normalize, lambda };
+            const what = `${label} ${w} λ=${lambda}${normalize ? ' normalized' : ''}`;
             const ties = MERGE_METHODS.ties;
             const got = ties.mergeTensor(base, xs, ties.validate({ ...raw, density: 0.3 }, m), ctx, out());
-            expectSameValues(got, referenceTies(base, xs, w, w, keepT, 0.7, normalize), `ties ${label} ${w}`);
+            expectSameValues(got, referenceTies(base, xs, w, w, keepT, lambda, normalize), `ties ${what}`);
             for (const [j, [drop, rescale]] of dare.entries()) {
               const dt = MERGE_METHODS.dare_ties;
               const g = dt.mergeTensor(base, xs, dt.validate({ ...raw, drop, rescale }, m), ctx, out());
@@ -191,8 +211,8 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
               );
               expectSameValues(
                 g,
-                referenceTies(base, xs, w, c, keep, 0.7, normalize),
-                `dare_ties ${label} ${w}`,
+                referenceTies(base, xs, w, c, keep, lambda, normalize),
+                `dare_ties ${rescale} ${what}`,
               );
             }
           }
@@ -200,7 +220,7 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
       }
     });
 
-    it.each(['js', 'simd'] as const)(`linear, task_arithmetic and dare_linear (${label}, %s)`, (where) => {
+    it.each(PLACES)(`linear, task_arithmetic and dare_linear (${label}, %s)`, (where) => {
       for (const m of [1, 2, 3]) {
         const given = inputs(m + 40, m, grid, special);
         const { base, xs, out } = placed(where, given.base, given.xs);
@@ -231,35 +251,32 @@ describe('merge kernels match the reference arithmetic bit for bit', () => {
     });
   }
 
-  it.each(['js', 'simd'] as const)(
-    'the one-pass trim threshold equals the sorted one, lastTie included (%s)',
-    (where) => {
-      for (const grid of [false, true]) {
-        const given = inputs(grid ? 61 : 60, 1, grid, false);
-        const { base, xs } = placed(where, given.base, given.xs);
-        const x = xs[0]!;
-        const f = Float32Array.from(x, (v, i) => Math.abs(v - base[i]!));
-        const u = bits(f);
-        const sorted = Int32Array.from(u).sort().reverse();
-        for (const density of [0.01, 0.2, 0.5, 0.9]) {
-          const k = trimCount(x.length, density);
-          const plan = planTrim(x, base, k);
-          // on continuous δ the one-pass band finds it (on the coarse grid the ties can overflow
-          // the band, and the exact fallback plans)
-          if (!grid) expect(planTrimBand(x, base, k)).toEqual(plan);
-          const thr = sorted[k - 1]!;
-          const above = sorted.filter((v) => v > thr).length;
-          expect(plan.thresholdBits).toBe(thr);
-          expect(plan.tiesToKeep).toBe(k - above);
-          let seen = 0;
-          const last = [...u.keys()].find((i) => u[i] === thr && ++seen === k - above);
-          expect(plan.lastTie).toBe(last);
-        }
+  it.each(PLACES)('the one-pass trim threshold equals the sorted one, lastTie included (%s)', (where) => {
+    for (const grid of [false, true]) {
+      const given = inputs(grid ? 61 : 60, 1, grid, false);
+      const { base, xs } = placed(where, given.base, given.xs);
+      const x = xs[0]!;
+      const f = Float32Array.from(x, (v, i) => Math.abs(v - base[i]!));
+      const u = bits(f);
+      const sorted = Int32Array.from(u).sort().reverse();
+      for (const density of [0.01, 0.2, 0.5, 0.9]) {
+        const k = trimCount(x.length, density);
+        const plan = planTrim(x, base, k);
+        // on continuous δ the one-pass band finds it (on the coarse grid the ties can overflow
+        // the band, and the exact fallback plans)
+        if (!grid) expect(planTrimBand(x, base, k)).toEqual(plan);
+        const thr = sorted[k - 1]!;
+        const above = sorted.filter((v) => v > thr).length;
+        expect(plan.thresholdBits).toBe(thr);
+        expect(plan.tiesToKeep).toBe(k - above);
+        let seen = 0;
+        const last = [...u.keys()].find((i) => u[i] === thr && ++seen === k - above);
+        expect(plan.lastTie).toBe(last);
       }
-    },
-  );
+    }
+  });
 
-  it.each(['js', 'simd'] as const)('merging block by block gives the whole-tensor values (%s)', (where) => {
+  it.each(PLACES)('merging block by block gives the whole-tensor values (%s)', (where) => {
     const given = inputs(77, 2, false, false);
     const { base, xs, out } = placed(where, given.base, given.xs);
     const ctx = { name: 'model.layers.3.mlp.down_proj.weight', seed: 11 };

@@ -618,9 +618,9 @@
       (f64.eq (f64x2.extract_lane 1 (local.get $acc)) (f64.const 0))))
 
   ;; planTrimPair's sample: runs of 16 elements at byte offsets 0, stride, 2·stride, … (runs of
-  ;; them); for each element, hist_i[a_i >> 15]++ where a_i is the bit pattern of |f32(x_i − b)|
+  ;; them); for each element, hist_i[a_i >> 14]++ where a_i is the bit pattern of |f32(x_i − b)|
   ;; (a float32 subtraction rounds x − b as fround of the float64 one does). The histograms
-  ;; (65,536 counts each) must be zeroed by the caller.
+  ;; (131,072 counts each) must be zeroed by the caller.
   (func (export "trimsample2")
     (param $x0 i32) (param $x1 i32) (param $b i32) (param $runs i32) (param $stride i32)
     (param $hist0 i32) (param $hist1 i32)
@@ -633,21 +633,21 @@
         (loop $groups
           (local.set $a0 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x0) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
           (local.set $a1 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x1) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
-        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 0 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 0 (local.get $a0)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 1 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 1 (local.get $a0)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 2 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 2 (local.get $a0)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 3 (local.get $a0)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist0) (i32.shl (i32.shr_u (i32x4.extract_lane 3 (local.get $a0)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 0 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 0 (local.get $a1)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 1 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 1 (local.get $a1)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 2 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 2 (local.get $a1)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
-        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 3 (local.get $a1)) (i32.const 15)) (i32.const 2))))
+        (local.set $h (i32.add (local.get $hist1) (i32.shl (i32.shr_u (i32x4.extract_lane 3 (local.get $a1)) (i32.const 14)) (i32.const 2))))
         (i32.store (local.get $h) (i32.add (i32.load (local.get $h)) (i32.const 1)))
           (local.set $o (i32.add (local.get $o) (i32.const 16)))
           (local.set $g (i32.add (local.get $g) (i32.const 1)))
@@ -659,17 +659,18 @@
   ;; planTrimPair's pass: for the elements 0..n (rounded down to a multiple of 4) of two task
   ;; vectors, with a_i the bit pattern of |f32(x_i − b)| (as in trimsample2; NaN patterns are the
   ;; largest), counts the a_i above hi_i and appends the a_i in [lo_i, hi_i] to band_i, their
-  ;; indices to at_i, in index order (four lanes packed at a time through the compress table; an
-  ;; element in the band of either model is rare, so the test is one branch per four). Writes
-  ;; above0, above1, nb0, nb1 as i32 at res; returns the elements done, or -1 when a band would pass
-  ;; cap entries (its arrays must hold cap + 4: the packed store writes four lanes).
+  ;; indices to at_i, in index order. No branch on the data: the first loop notes every group of
+  ;; four with an entry in either band (its index always stored, the count advanced by 0 or 1), the
+  ;; second packs those groups' band entries forward through the compress table. Writes above0,
+  ;; above1, nb0, nb1 as i32 at res; returns the elements done, or -1 when a band or the list of
+  ;; groups (at `list`) would pass cap entries (the arrays must hold cap + 4: a store writes four).
   (func (export "trimband2")
     (param $x0 i32) (param $x1 i32) (param $b i32) (param $n i32)
     (param $lo0 i32) (param $hi0 i32) (param $lo1 i32) (param $hi1 i32)
-    (param $band0 i32) (param $at0 i32) (param $band1 i32) (param $at1 i32) (param $cap i32) (param $res i32)
+    (param $band0 i32) (param $at0 i32) (param $band1 i32) (param $at1 i32) (param $list i32) (param $cap i32) (param $res i32)
     (result i32)
-    (local $o i32) (local $t i32) (local $end i32) (local $m i32) (local $nb0 i32) (local $nb1 i32)
-    (local $a0 v128) (local $a1 v128) (local $in0 v128) (local $in1 v128) (local $ctrl v128) (local $idx v128)
+    (local $o i32) (local $t i32) (local $end i32) (local $m i32) (local $nb0 i32) (local $nb1 i32) (local $cnt i32) (local $j i32)
+    (local $a0 v128) (local $a1 v128) (local $a v128) (local $ctrl v128) (local $idx v128)
     (local $ab0 v128) (local $ab1 v128) (local $abs v128)
     (local $vlo0 v128) (local $vhi0 v128) (local $vw0 v128) (local $vlo1 v128) (local $vhi1 v128) (local $vw1 v128)
     (local.set $abs (v128.load (i32.const 160)))
@@ -683,40 +684,45 @@
     (block $done
       (loop $l
         (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
-        (local.set $a0 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x0) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
-        (local.set $a1 (v128.and (f32x4.sub (v128.load offset=0 (i32.add (local.get $x1) (local.get $o))) (v128.load offset=0 (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+        (local.set $a0 (v128.and (f32x4.sub (v128.load (i32.add (local.get $x0) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+        (local.set $a1 (v128.and (f32x4.sub (v128.load (i32.add (local.get $x1) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
         ;; a lane's mask is −1 where a is above: subtracting it counts one
         (local.set $ab0 (i32x4.sub (local.get $ab0) (i32x4.gt_s (local.get $a0) (local.get $vhi0))))
         (local.set $ab1 (i32x4.sub (local.get $ab1) (i32x4.gt_s (local.get $a1) (local.get $vhi1))))
-        (local.set $in0 (i32x4.le_u (i32x4.sub (local.get $a0) (local.get $vlo0)) (local.get $vw0)))
-        (local.set $in1 (i32x4.le_u (i32x4.sub (local.get $a1) (local.get $vlo1)) (local.get $vw1)))
-        (if (v128.any_true (v128.or (local.get $in0) (local.get $in1)))
-          (then
-            (local.set $idx (i32x4.add (i32x4.splat (local.get $t)) (v128.const i32x4 0 1 2 3)))
-            (local.set $m (i32x4.bitmask (local.get $in0)))
-            (if (local.get $m)
-              (then
-                (if (i32.gt_u (local.get $nb0) (local.get $cap)) (then (return (i32.const -1))))
-                (local.set $ctrl (v128.load offset=256 (i32.shl (local.get $m) (i32.const 4))))
-                (v128.store (i32.add (local.get $band0) (i32.shl (local.get $nb0) (i32.const 2)))
-                  (i8x16.swizzle (local.get $a0) (local.get $ctrl)))
-                (v128.store (i32.add (local.get $at0) (i32.shl (local.get $nb0) (i32.const 2)))
-                  (i8x16.swizzle (local.get $idx) (local.get $ctrl)))
-                (local.set $nb0 (i32.add (local.get $nb0) (i32.popcnt (local.get $m))))))
-            (local.set $m (i32x4.bitmask (local.get $in1)))
-            (if (local.get $m)
-              (then
-                (if (i32.gt_u (local.get $nb1) (local.get $cap)) (then (return (i32.const -1))))
-                (local.set $ctrl (v128.load offset=256 (i32.shl (local.get $m) (i32.const 4))))
-                (v128.store (i32.add (local.get $band1) (i32.shl (local.get $nb1) (i32.const 2)))
-                  (i8x16.swizzle (local.get $a1) (local.get $ctrl)))
-                (v128.store (i32.add (local.get $at1) (i32.shl (local.get $nb1) (i32.const 2)))
-                  (i8x16.swizzle (local.get $idx) (local.get $ctrl)))
-                (local.set $nb1 (i32.add (local.get $nb1) (i32.popcnt (local.get $m))))))
-          ))
+        (i32.store (i32.add (local.get $list) (i32.shl (local.get $cnt) (i32.const 2))) (local.get $o))
+        (local.set $cnt (i32.add (local.get $cnt)
+          (v128.any_true (v128.or
+            (i32x4.le_u (i32x4.sub (local.get $a0) (local.get $vlo0)) (local.get $vw0))
+            (i32x4.le_u (i32x4.sub (local.get $a1) (local.get $vlo1)) (local.get $vw1))))))
+        (if (i32.gt_u (local.get $cnt) (local.get $cap)) (then (return (i32.const -1))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
-        (local.set $t (i32.add (local.get $t) (i32.const 4)))
         (br $l)))
+    ;; the noted groups (a group's byte offset o: elements o/4 .. o/4 + 3)
+    (block $done2
+      (loop $g
+        (br_if $done2 (i32.ge_u (local.get $j) (local.get $cnt)))
+        (local.set $o (i32.load (i32.add (local.get $list) (i32.shl (local.get $j) (i32.const 2)))))
+        (local.set $idx (i32x4.add (i32x4.splat (i32.shr_u (local.get $o) (i32.const 2))) (v128.const i32x4 0 1 2 3)))
+          (local.set $a (v128.and (f32x4.sub (v128.load (i32.add (local.get $x0) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+          (local.set $m (i32x4.bitmask (i32x4.le_u (i32x4.sub (local.get $a) (local.get $vlo0)) (local.get $vw0))))
+          (if (i32.gt_u (local.get $nb0) (local.get $cap)) (then (return (i32.const -1))))
+          (local.set $ctrl (v128.load offset=256 (i32.shl (local.get $m) (i32.const 4))))
+          (v128.store (i32.add (local.get $band0) (i32.shl (local.get $nb0) (i32.const 2)))
+            (i8x16.swizzle (local.get $a) (local.get $ctrl)))
+          (v128.store (i32.add (local.get $at0) (i32.shl (local.get $nb0) (i32.const 2)))
+            (i8x16.swizzle (local.get $idx) (local.get $ctrl)))
+          (local.set $nb0 (i32.add (local.get $nb0) (i32.popcnt (local.get $m))))
+          (local.set $a (v128.and (f32x4.sub (v128.load (i32.add (local.get $x1) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
+          (local.set $m (i32x4.bitmask (i32x4.le_u (i32x4.sub (local.get $a) (local.get $vlo1)) (local.get $vw1))))
+          (if (i32.gt_u (local.get $nb1) (local.get $cap)) (then (return (i32.const -1))))
+          (local.set $ctrl (v128.load offset=256 (i32.shl (local.get $m) (i32.const 4))))
+          (v128.store (i32.add (local.get $band1) (i32.shl (local.get $nb1) (i32.const 2)))
+            (i8x16.swizzle (local.get $a) (local.get $ctrl)))
+          (v128.store (i32.add (local.get $at1) (i32.shl (local.get $nb1) (i32.const 2)))
+            (i8x16.swizzle (local.get $idx) (local.get $ctrl)))
+          (local.set $nb1 (i32.add (local.get $nb1) (i32.popcnt (local.get $m))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $g)))
     (i32.store (local.get $res)
       (i32.add (i32.add (i32x4.extract_lane 0 (local.get $ab0)) (i32x4.extract_lane 1 (local.get $ab0)))
                (i32.add (i32x4.extract_lane 2 (local.get $ab0)) (i32x4.extract_lane 3 (local.get $ab0)))))
@@ -816,4 +822,43 @@
         (br $l1)))
     (v128.store (local.get $acc) (local.get $all))
     (v128.store offset=16 (local.get $acc) (local.get $kept)))
+
+  ;; The first bin of hist[0..nbins) at which the running count passes rank (the bin holding the
+  ;; entry of ascending rank `rank`, 0-based), or nbins. Blocks of 64 bins are summed four lanes
+  ;; at a time and skipped whole; the bin is then found one by one inside its block.
+  (func (export "histrank") (param $hist i32) (param $nbins i32) (param $rank i32) (result i32)
+    (local $bin i32) (local $cum i32) (local $s v128) (local $p i32) (local $j i32) (local $sum i32)
+    (block $found
+      (loop $blocks
+        (br_if $found (i32.ge_u (i32.add (local.get $bin) (i32.const 64)) (local.get $nbins)))
+        (local.set $p (i32.add (local.get $hist) (i32.shl (local.get $bin) (i32.const 2))))
+        (local.set $s (i32x4.add
+          (i32x4.add
+            (i32x4.add (i32x4.add (v128.load (local.get $p)) (v128.load offset=16 (local.get $p)))
+                       (i32x4.add (v128.load offset=32 (local.get $p)) (v128.load offset=48 (local.get $p))))
+            (i32x4.add (i32x4.add (v128.load offset=64 (local.get $p)) (v128.load offset=80 (local.get $p)))
+                       (i32x4.add (v128.load offset=96 (local.get $p)) (v128.load offset=112 (local.get $p)))))
+          (i32x4.add
+            (i32x4.add
+              (i32x4.add (v128.load offset=128 (local.get $p)) (v128.load offset=144 (local.get $p)))
+              (i32x4.add (v128.load offset=160 (local.get $p)) (v128.load offset=176 (local.get $p))))
+            (i32x4.add
+              (i32x4.add (v128.load offset=192 (local.get $p)) (v128.load offset=208 (local.get $p)))
+              (i32x4.add (v128.load offset=224 (local.get $p)) (v128.load offset=240 (local.get $p)))))))
+        (local.set $sum (i32.add
+          (i32.add (i32x4.extract_lane 0 (local.get $s)) (i32x4.extract_lane 1 (local.get $s)))
+          (i32.add (i32x4.extract_lane 2 (local.get $s)) (i32x4.extract_lane 3 (local.get $s)))))
+        (br_if $found (i32.gt_u (i32.add (local.get $cum) (local.get $sum)) (local.get $rank)))
+        (local.set $cum (i32.add (local.get $cum) (local.get $sum)))
+        (local.set $bin (i32.add (local.get $bin) (i32.const 64)))
+        (br $blocks)))
+    (block $done
+      (loop $bins
+        (br_if $done (i32.ge_u (local.get $bin) (local.get $nbins)))
+        (local.set $cum (i32.add (local.get $cum)
+          (i32.load (i32.add (local.get $hist) (i32.shl (local.get $bin) (i32.const 2))))))
+        (br_if $done (i32.gt_u (local.get $cum) (local.get $rank)))
+        (local.set $bin (i32.add (local.get $bin) (i32.const 1)))
+        (br $bins)))
+    (local.get $bin))
 )
