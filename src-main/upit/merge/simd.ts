@@ -64,6 +64,8 @@ interface KernelExports {
   ): number;
   l1sums2(k0: number, k1: number, x0: number, x1: number, b: number, n: number, acc: number): void;
   histrank(hist: number, nbins: number, rank: number): number;
+  bandselect(band: number, n: number, k: number, lo: number, hi: number, hist: number, res: number): number;
+  nthequal(band: number, n: number, bits: number, nth: number): number;
 }
 
 /** The arguments the two TIES kernels share: x0, x1, b, out, n, c0, c1, lambda, mode, t1, t2, t3. */
@@ -312,6 +314,22 @@ export class SimdArena {
   /** The bin of `hist` (a view of this arena) holding the entry of ascending rank `rank` (0-based), or its length. */
   histRank(hist: Uint32Array, rank: number): number {
     return this.k.histrank(hist.byteOffset, hist.length, Math.max(0, Math.min(rank, 0x7fffffff)));
+  }
+
+  /**
+   * The k-th largest (1-based) of `band` (a view of this arena) whose entries lie in [lo, hi], and
+   * how many are strictly above it; null when hi − lo is too wide for the kernel (2^24 or more).
+   */
+  bandSelect(band: Int32Array, k: number, lo: number, hi: number): { bits: number; above: number } | null {
+    if (hi - lo >= 1 << 24 || arenaOf(band) !== this) return null;
+    const hist = this.trim!.hists[0]!; // free once the bands are placed
+    const bits = this.k.bandselect(band.byteOffset, band.length, k, lo, hi, hist.byteOffset, RESULT_AT);
+    return { bits, above: new Int32Array(this.buffer, RESULT_AT, 1)[0]! };
+  }
+
+  /** The position in `band` (a view of this arena) of its nth (1-based) entry equal to `bits`, or -1. */
+  nthEqual(band: Int32Array, bits: number, nth: number): number {
+    return this.k.nthequal(band.byteOffset, band.length, bits, nth);
   }
 
   /**

@@ -563,9 +563,14 @@ function planFromBand(
 ): TrimPlan | null {
   const nb = band.length;
   if (above >= k || above + nb < k) return null;
-  const sel = kthLargestIn(band, k - above, lo, hi);
+  // the selection and the tie's position in the kernels when the band lives in an arena
+  const arena = arenaOf(band);
+  const sel = arena?.bandSelect(band, k - above, lo, hi) ?? kthLargestIn(band, k - above, lo, hi);
   const tiesToKeep = k - above - sel.above;
-  return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[nthEqual(band, nb, sel.bits, tiesToKeep)]! };
+  const pos =
+    arena !== null ? arena.nthEqual(band, sel.bits, tiesToKeep) : nthEqual(band, nb, sel.bits, tiesToKeep);
+  if (pos < 0) throw new Error('trim plan: fewer ties than counted');
+  return { thresholdBits: sel.bits, tiesToKeep, lastTie: at[pos]! };
 }
 
 const BAND_BINS = 4096;
@@ -640,10 +645,14 @@ export function planTrimPair(x0: Float32Array, x1: Float32Array, b: Float32Array
   return [x0, x1].map((x, i) => {
     let { above, band, at } = r.models[i]!;
     if (r.done < n) {
+      // the last few entries (the kernel does four at a time), appended in place (room for four)
       const tail = bandTail(x, b, r.done, lo[i]!, hi[i]!);
       above += tail.above;
-      band = Int32Array.from([...band, ...tail.band]);
-      at = Int32Array.from([...at, ...tail.at]);
+      const nb = band.length + tail.band.length;
+      band = new Int32Array(band.buffer, band.byteOffset, nb);
+      at = new Int32Array(at.buffer, at.byteOffset, nb);
+      band.set(tail.band, nb - tail.band.length);
+      at.set(tail.at, nb - tail.at.length);
     }
     return planFromBand(above, band, at, k, lo[i]!, hi[i]!) ?? planTrim(x, b, k);
   });

@@ -861,4 +861,93 @@
         (local.set $bin (i32.add (local.get $bin) (i32.const 1)))
         (br $bins)))
     (local.get $bin))
+
+  ;; planFromBand's selection: the k-th largest (1-based) of band[0..n), entries known to lie in
+  ;; [lo, hi] with hi − lo < 2^24, by two histograms at `hist` (4096 counts): one of the range in
+  ;; bins of 2^shift patterns (shift ≤ 12, the least that fits 4096 bins), then one of the
+  ;; patterns of the bin that holds it. Returns its bit pattern and writes the count of entries
+  ;; strictly above it as i32 at res.
+  (func (export "bandselect")
+    (param $band i32) (param $n i32) (param $k i32) (param $lo i32) (param $hi i32) (param $hist i32) (param $res i32)
+    (result i32)
+    (local $shift i32) (local $bins i32) (local $t i32) (local $bin i32) (local $above i32) (local $c i32) (local $v i32)
+    (local $sub i32)
+    (block $fits
+      (loop $l
+        (br_if $fits (i32.lt_u (i32.shr_u (i32.sub (local.get $hi) (local.get $lo)) (local.get $shift)) (i32.const 4096)))
+        (local.set $shift (i32.add (local.get $shift) (i32.const 1)))
+        (br $l)))
+    (local.set $bins (i32.add (i32.shr_u (i32.sub (local.get $hi) (local.get $lo)) (local.get $shift)) (i32.const 1)))
+    ;; level 1: bins of 2^shift patterns
+    (call $zero (local.get $hist) (local.get $bins))
+    (local.set $t (i32.const 0))
+    (block $d1
+      (loop $l1
+        (br_if $d1 (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $v (i32.add (local.get $hist) (i32.shl
+          (i32.shr_u (i32.sub (i32.load (i32.add (local.get $band) (i32.shl (local.get $t) (i32.const 2)))) (local.get $lo)) (local.get $shift))
+          (i32.const 2))))
+        (i32.store (local.get $v) (i32.add (i32.load (local.get $v)) (i32.const 1)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $l1)))
+    (local.set $bin (i32.sub (local.get $bins) (i32.const 1)))
+    (block $f1
+      (loop $s1
+        (br_if $f1 (i32.eqz (local.get $bin)))
+        (local.set $c (i32.load (i32.add (local.get $hist) (i32.shl (local.get $bin) (i32.const 2)))))
+        (br_if $f1 (i32.ge_u (i32.add (local.get $above) (local.get $c)) (local.get $k)))
+        (local.set $above (i32.add (local.get $above) (local.get $c)))
+        (local.set $bin (i32.sub (local.get $bin) (i32.const 1)))
+        (br $s1)))
+    ;; level 2: the patterns of that bin, lo + bin·2^shift + sub
+    (call $zero (local.get $hist) (i32.shl (i32.const 1) (local.get $shift)))
+    (local.set $t (i32.const 0))
+    (block $d2
+      (loop $l2
+        (br_if $d2 (i32.ge_u (local.get $t) (local.get $n)))
+        (local.set $v (i32.sub (i32.load (i32.add (local.get $band) (i32.shl (local.get $t) (i32.const 2)))) (local.get $lo)))
+        (if (i32.eq (i32.shr_u (local.get $v) (local.get $shift)) (local.get $bin))
+          (then
+            (local.set $v (i32.add (local.get $hist) (i32.shl
+              (i32.and (local.get $v) (i32.sub (i32.shl (i32.const 1) (local.get $shift)) (i32.const 1)))
+              (i32.const 2))))
+            (i32.store (local.get $v) (i32.add (i32.load (local.get $v)) (i32.const 1)))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $l2)))
+    (local.set $sub (i32.sub (i32.shl (i32.const 1) (local.get $shift)) (i32.const 1)))
+    (block $f2
+      (loop $s2
+        (br_if $f2 (i32.eqz (local.get $sub)))
+        (local.set $c (i32.load (i32.add (local.get $hist) (i32.shl (local.get $sub) (i32.const 2)))))
+        (br_if $f2 (i32.ge_u (i32.add (local.get $above) (local.get $c)) (local.get $k)))
+        (local.set $above (i32.add (local.get $above) (local.get $c)))
+        (local.set $sub (i32.sub (local.get $sub) (i32.const 1)))
+        (br $s2)))
+    (i32.store (local.get $res) (local.get $above))
+    (i32.add (local.get $lo) (i32.or (i32.shl (local.get $bin) (local.get $shift)) (local.get $sub))))
+
+  ;; The index of the nth (1-based) entry of band[0..n) equal to bits, or -1.
+  (func (export "nthequal") (param $band i32) (param $n i32) (param $bits i32) (param $nth i32) (result i32)
+    (local $t i32)
+    (block $none
+      (loop $l
+        (br_if $none (i32.ge_u (local.get $t) (local.get $n)))
+        (if (i32.eq (i32.load (i32.add (local.get $band) (i32.shl (local.get $t) (i32.const 2)))) (local.get $bits))
+          (then
+            (local.set $nth (i32.sub (local.get $nth) (i32.const 1)))
+            (if (i32.eqz (local.get $nth)) (then (return (local.get $t))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $l)))
+    (i32.const -1))
+
+  ;; hist[0..n) = 0, four at a time (n is a multiple of 4 or less than 4 here: 4096 or a power of two).
+  (func $zero (param $p i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+    (block $d
+      (loop $l
+        (br_if $d (i32.ge_u (local.get $p) (local.get $end)))
+        (v128.store (local.get $p) (v128.const i32x4 0 0 0 0))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $l))))
 )
