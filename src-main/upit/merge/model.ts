@@ -236,18 +236,19 @@ function readAt(fd: number, bytes: Uint8Array, offset: number, position: number)
 }
 
 /**
- * Reads tensors of a WeightSource into given buffers (asynchronously, on libuv's thread pool):
- * F32 tensors go straight from the file into the buffer; F16/BF16 through the source
- * (converted, then copied).
+ * The index of the first NaN/±Inf of `a`, or -1: x − x is 0 for every finite x and NaN otherwise
+ * (the SIMD kernel when `a` lives in an arena).
  */
-/**
- * Refuses NaN/Inf weights as the model loaders do (a merge would spread them silently):
- * x − x is 0 for every finite x and NaN otherwise, one subtraction per element.
- */
-function assertFinite(a: Float32Array, name: string, file: string, offset = 0): void {
+function nonfiniteAt(a: Float32Array): number {
   const arena = arenaOf(a);
-  let i = arena === null ? -1 : arena.nonfinite(a);
-  if (arena === null) for (let t = 0; t < a.length && i < 0; t++) if (a[t]! - a[t]! !== 0) i = t;
+  if (arena !== null) return arena.nonfinite(a);
+  for (let t = 0; t < a.length; t++) if (a[t]! - a[t]! !== 0) return t;
+  return -1;
+}
+
+/** Throws a UserError naming the file, tensor and element when `a` holds a NaN or ±Inf. */
+function assertFinite(a: Float32Array, name: string, file: string, offset = 0): void {
+  const i = nonfiniteAt(a);
   if (i >= 0)
     throw fileError(
       file,
@@ -255,16 +256,21 @@ function assertFinite(a: Float32Array, name: string, file: string, offset = 0): 
     );
 }
 
+/**
+ * Reads tensors of a WeightSource into given buffers (asynchronously, on libuv's thread pool):
+ * F32 tensors go straight from the file into the buffer; F16/BF16 through the source
+ * (converted, then copied).
+ */
 class TensorReader {
   private readonly fds = new Map<string, number>();
 
   constructor(private readonly src: WeightSource) {}
 
+  /** Tensor `name` into `out` (F16/BF16 converted). Not checked for NaN/Inf: see `check`. */
   async read(name: string, out: Float32Array): Promise<void> {
     const e = this.src.entry(name);
     if (e.dtype !== 'F32') {
       out.set(this.src.read(name).data);
-      assertFinite(out, name, e.file);
       return;
     }
     await this.readRange(name, 0, out.subarray(0, e.byteLength / 4));
@@ -285,7 +291,11 @@ class TensorReader {
     } catch (err) {
       throw ioError(e.file, `cannot read tensor ${JSON.stringify(name)}`, err);
     }
-    assertFinite(out, name, e.file, off);
+  }
+
+  /** Throws, naming the file and element, when elements off..off + data.length of `name` hold a NaN or ±Inf. */
+  check(name: string, off: number, data: Float32Array): void {
+    assertFinite(data, name, this.src.entry(name).file, off);
   }
 
   private fd(file: string): number {
@@ -378,8 +388,26 @@ class Pipeline {
       merged = Promise.all([read, this.chain]).then(() => this.mergeHere(job, slot.set));
       this.chain = merged.catch(() => undefined);
     }
+    merged = merged.then((out) => {
+      this.checkFinite(job, slot.set, out);
+      return out;
+    });
     merged.catch(() => undefined); // awaited in order by `run` (or in its finally)
     this.started[j] = merged;
+  }
+
+  /**
+   * Refuses NaN/Inf weights as the model loaders do (a merge would spread them silently). Every
+   * method's output is NaN or ±Inf wherever an input it reads is (the merges multiply a dropped
+   * entry by 0, never mask it away; the SIMD kernels that skip entries hand such ranges to the
+   * reference loops), so one pass over the output finds them; the inputs are then searched for the
+   * element to name. (An output that overflowed from finite inputs is not refused.)
+   */
+  private checkFinite(job: Job, set: BufferSet, out: Float32Array): void {
+    if (nonfiniteAt(out) < 0) return;
+    const view = (b: Float32Array) => b.subarray(0, job.len);
+    if (!job.merged || this.method.usesBase) this.baseReader.check(job.name, job.off, view(set.base));
+    if (job.merged) this.modelReaders.forEach((r, i) => r.check(job.name, job.off, view(set.models[i]!)));
   }
 
   private mergeHere(job: Job, set: BufferSet): Float32Array {

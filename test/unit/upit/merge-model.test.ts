@@ -459,6 +459,54 @@ describe('mergeModels', () => {
     }
   });
 
+  it('refuses a NaN or ±Inf in any input a method reads, naming file, tensor and element, and writes nothing', async () => {
+    const root = tempDir();
+    const n = 300_007; // two stream blocks and a tail; long enough for the SIMD trim planner
+    const cfg = { ...config, num_hidden_layers: 0 };
+    const rng = new Rng(11);
+    const good = [0, 1, 2].map(() => Float32Array.from({ length: n }, () => rng.normal() * 0.01));
+    const cases: [string, Record<string, unknown>, number, number, string][] = [
+      // method, parameters, input (0 = base), element, value
+      ['linear', { weights: [0.5, 0.5] }, 2, 299_999, 'NaN'],
+      ['task_arithmetic', {}, 0, 5, 'Inf'],
+      ['dare_linear', { drop: 0.5 }, 1, 262_144, '-Inf'],
+      ['dare_linear', { drop: 0.3, rescale: 'l1' }, 2, n - 1, 'NaN'],
+      ['ties', { density: 0.2 }, 1, 123_457, 'NaN'],
+      ['ties', { density: 0.2 }, 0, 7, 'Inf'],
+      ['dare_ties', { drop: 0.5 }, 0, 200_001, 'NaN'],
+    ];
+    for (const [ci, [method, p, input, element, value]] of cases.entries()) {
+      const dirs = ['base', 'm1', 'm2'].map((d) => path.join(root, `${ci}-${d}`));
+      good.forEach((data, i) => {
+        const t = Float32Array.from(data);
+        if (i === input) t[element] = value === 'NaN' ? NaN : value === 'Inf' ? Infinity : -Infinity;
+        writeModel(dirs[i]!, new Map([['w', { shape: [n], data: t }]]), cfg);
+      });
+      for (const simd of [true, false]) {
+        if (!simd) process.env.UPIT_MERGE_SIMD = '0';
+        const out = path.join(root, `${ci}-out`);
+        try {
+          const run = mergeModels({
+            method,
+            baseDir: dirs[0]!,
+            modelDirs: dirs.slice(1),
+            seed: 3,
+            outDir: out,
+            threads: 0,
+            ...p,
+          });
+          const what = value.replace('-', '');
+          await expect(run, `${method} ${simd}`).rejects.toThrow(
+            `${path.join(dirs[input]!, 'model.safetensors')}: tensor w contains ${what} (element ${element})`,
+          );
+        } finally {
+          delete process.env.UPIT_MERGE_SIMD;
+        }
+        expect(fs.existsSync(out)).toBe(false);
+      }
+    }
+  });
+
   it('a cancelled merge leaves no output', async () => {
     const { root, dirs } = setup();
     const ctl = new AbortController();
