@@ -36,12 +36,14 @@
  * the same order, so the values are bit for bit those of the per-pass kernels, which remain for
  * other model counts. TIES's two-model kernel also avoids the indicator divisions where they
  * provably give 0 or 1 (see tiesPairValue), falling back to the exact formulation for any chunk
- * with a value that is not finite. Measured on the benchmark's 2-core VM against the per-pass
- * kernels: linear ~2×, dare_linear ~1.4×, TIES and DARE-TIES ~3×, task arithmetic (already fused)
- * ~1.1×. When the arrays are views of a SimdArena (the whole-model merge puts them there), the
- * two-model kernels run as WebAssembly SIMD (simd.ts, kernels/merge-simd.wat) with the same
- * float64 arithmetic, bit for bit, another 2–4× (test/unit/upit/merge-kernels.test.ts checks
- * both against the reference).
+ * with a value that is not finite. When the arrays are views of a SimdArena (the whole-model
+ * merge puts them there), the two-model kernels run as WebAssembly SIMD (simd.ts,
+ * kernels/merge-simd.wat) with the same float64 arithmetic, bit for bit, and over a whole range
+ * (a tensor, or a block of one) in one call: its DARE masks drawn at once into the arena
+ * (rangeKeeps; the L1 rescale draws them once for its sums and its merge), both models' trim
+ * plans found in one SIMD pass (planTrimPair), the TIES value finished by the cheapest of the
+ * kernel's loops that gives the same bits (tiesKernelParams). test/unit/upit/merge-kernels.test.ts
+ * checks every path against the reference.
  */
 import { fileError, UserError } from '../../common/errors.js';
 import {

@@ -2,20 +2,22 @@
  * Streaming whole-model merge: opens the base and every model lazily, checks that they agree
  * (config architecture and dimensions, tensor names and shapes) before anything is written,
  * then merges tensor by tensor straight into safetensors writers, so peak memory never grows
- * with the model. Two ways, the same bytes:
+ * with the model. One pipeline (see Pipeline) runs jobs through a few buffer slots: each job's
+ * inputs are read (asynchronously, on libuv's thread pool, straight from the files into the
+ * slot), merged (on this thread with the SIMD kernels, or on worker threads, see parallel.ts),
+ * checked for NaN/Inf and handed to the writer (asynchronously too), in order; a slot is reused
+ * once its write is done, so reads ahead, the merge and writes behind overlap, across tensors.
+ * The jobs are, the same bytes either way:
  *
- * - Blocks (the default when the method can merge block by block, see MergeMethod.blocks, and
- *   every input is F32): each tensor goes through in blocks of STREAM_BLOCK elements, read from
- *   the files straight into a SimdArena (simd.ts) while the previous block is merged by the
- *   SIMD kernels and written. Everything in flight is two blocks per input, which stay in the
- *   CPU's cache: on the 2-core VM this was built on, main-memory bandwidth (about 1 GB/s for a
- *   copy) is what bounds a merge, and a tensor-sized buffer costs a trip through it per pass.
- * - Whole tensors (the TIES magnitude trim and DARE's L1 rescale, which need every |δ| of a tensor
- *   before the first output; BF16/F16 inputs; worker threads): a pipeline, in order: read
- *   (asynchronously, on libuv's thread pool), merged (on worker threads, see parallel.ts, or on
- *   this thread with the SIMD kernels), written; with `threads` workers, threads + 1 tensors are
- *   in flight (2 on this thread). The buffers are allocated once, at the largest tensor's size,
- *   and reused.
+ * - blocks of STREAM_BLOCK elements, when the method can merge block by block (see
+ *   MergeMethod.blocks) and every input is F32: four slots in flight, which stay in the CPU's
+ *   cache (a tensor-sized buffer would cost a trip through main memory per pass);
+ * - whole tensors otherwise (the TIES magnitude trim and DARE's L1 rescale, which need every |δ|
+ *   of a tensor before the first output; BF16/F16 inputs; worker threads): two slots of the
+ *   largest tensor's size (the next tensor is read while one is merged), one more per worker.
+ *
+ * The buffers are allocated once and reused: views of one SimdArena (simd.ts) on this thread, or
+ * arrays of their own that move to a worker and back.
  *
  * The output directory gets the base's config.json, generation_config.json and tokenizer files,
  * the merged weights (one model.safetensors, or shards + index above `maxShardBytes`) and a

@@ -13,6 +13,10 @@
  * plain file copying. The SIMD kernels take two elements per instruction, and the finiteness check
  * four per instruction.
  *
+ * An arena also holds the kernels' scratch (the first RESERVED bytes: results, constants, tables)
+ * and, as a merge asks for them, two chunks' keep masks, two masks of a whole range, and the TIES
+ * trim planner's sample histograms and bands.
+ *
  * `UPIT_MERGE_SIMD=0` turns the kernels off (the merge then uses the JavaScript loops), for
  * comparison; WebAssembly SIMD is in every Node.js and Electron this project supports.
  */

@@ -8,7 +8,10 @@
  * - magnitude trim (TIES, Yadav et al. 2023): keep the k = ⌊density·n⌋ (at least 1) entries of
  *   largest |δ|; ties at the threshold are kept in index order until k are kept. The threshold
  *   is found by selection on the float32 bit patterns of |δ| (no sort), in one pass over the
- *   tensor when a sample predicts where it lies (`planTrim`).
+ *   tensor when a sample predicts where it lies (`planTrim`), two models at once with the SIMD
+ *   kernels (`planTrimPair`: histograms of a sample place a band per model, one pass without
+ *   data-dependent branches counts the entries above it and collects those inside, and the
+ *   threshold is selected among the collected ones).
  *
  * Masks come from xoshiro128** (the generator of `Rng`, inlined here), integer fields of its
  * uint32 words compared with an integer threshold, no float per draw (`maskPlan`: exact for

@@ -1,18 +1,24 @@
-;; SIMD merge kernels (WebAssembly 128-bit SIMD), the hot loops of the two-model merges and the
-;; finiteness check, over float32 tensors that live in the imported memory. Assembled into
-;; merge-simd.wasm.ts by `npm run build:wasm` (scripts/build-wasm.mjs); simd.ts loads it.
+;; SIMD merge kernels (WebAssembly 128-bit SIMD): the hot loops of the two-model merges, the
+;; TIES trim planner's passes and the finiteness check, over float32 tensors that live in the
+;; imported memory. Assembled into merge-simd.wasm.ts by `npm run build:wasm`
+;; (scripts/build-wasm.mjs); simd.ts loads it.
 ;;
-;; Every kernel computes exactly the float64 expressions of its JavaScript counterpart in
+;; Every merge kernel computes exactly the float64 expressions of its JavaScript counterpart in
 ;; methods.ts (named beside it), in the same order, in f64x2 lanes, and rounds once to float32:
 ;; the outputs are bit for bit the same (test/unit/upit/merge-kernels.test.ts). Pointers are byte
 ;; offsets into the memory; n is a count of elements. The element-wise kernels take four elements
-;; a step (one v128.load per input, widened into two f64x2 halves) and handle n rounded down to a
-;; multiple of 4; the caller does the last few. Loads, stores and mask reads are written out in
-;; each loop, not called: V8 does not inline WebAssembly calls, and a call per step cost more than
-;; the arithmetic (measured: TIES 4.7 → 3.9 ns an element when its per-half function was inlined).
+;; a step and handle n rounded down to a multiple of 4; the caller does the last few.
+;;
+;; What V8 makes of these loops decides their speed (about 3 vector instructions a cycle on the
+;; 2-core VM this was tuned on), so they are written for its code generator: loads, stores and
+;; mask reads are written out in each loop, not called (V8 does not inline WebAssembly calls);
+;; constants come from memory (a v128.const inside a loop is rematerialized at every use); a
+;; choice made once per call (how a TIES value is finished) picks one of several loops rather
+;; than branching inside one (the branch cost registers and spills); floats are widened straight
+;; from memory, two at a time (f64x2.promote_low_f32x4 of a v128.load64_zero is one cvtps2pd).
 ;;
 ;; Masks: bit (t & 31) of 32-bit word (t >> 5) keeps element t (t counted from the kernel's start),
-;; as MaskStream and TrimStream pack them. A mask pointer of 0 means "all kept".
+;; as MaskStream and TrimStream pack them.
 (module
   (import "env" "memory" (memory 1))
 
@@ -52,7 +58,7 @@
         (br $l)))
     (i32.const -1))
 
-;; Four elements per step: one v128.load of four float32 per input, widened to two f64x2 halves
+  ;; Four elements per step: one v128.load of four float32 per input, widened to two f64x2 halves
   ;; (lo: elements 0, 1; hi: 2, 3); the two halves rounded back and stored as one v128.
 
   ;; linearPair: out = (c0·x0 + c1·x1)·inv.
@@ -202,6 +208,17 @@
         (local.set $t (i32.add (local.get $t) (i32.const 4)))
         (br $l))))
 
+  ;; tiesPairFast (ties2m: DARE masks, (k·c) from the coefficient tables) and tiesPairTrimFast
+  ;; (ties2t: keep = |δ| > cut, the trim's float64 decision). With τ_i = (keep_i·c_i)·δ_i the
+  ;; reference (tiesPairValue) elects sg = sign(τ0 + τ1) and keeps the τ_i that agree; here that is
+  ;; u_i = τ_i (masked to +0 when dropped: a zero's sign does not reach the value), p_i = [u_i,
+  ;; negated when u0 + u1 has its sign bit set, is > 0] and v = u0·[p0] + u1·[p1], which equals the
+  ;; reference's sg·Σ q_i bit for bit (negation commutes with rounding; v = +0 when none agrees).
+  ;; The value is then finished by one of four loops, by $mode: 0: b + v·t2; 3: b + v·t_a with
+  ;; t1 = t2; 1: b + v·t_a; 2: b + λ·(v / t_a), where t_a is t3 when both agree, t1 when model 0
+  ;; alone, t2 otherwise (tiesKernelParams in methods.ts sets the t's and the mode). Returns 0
+  ;; when some input is not finite (the sum of every δ0 + δ1 is then not finite): the caller then
+  ;; recomputes the range with the reference kernel.
   (func (export "ties2m")
     (param $k0 i32) (param $k1 i32)
     (param $x0 i32) (param $x1 i32) (param $b i32) (param $out i32) (param $n i32)
