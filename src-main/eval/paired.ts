@@ -133,7 +133,11 @@ function compareOn(a: OutcomeRow, b: OutcomeRow, domain: string): PairedComparis
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}`;
-const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`;
+/** Points with a sign; rounds first, so a value that prints as 0.0 is "+0.0", never "−0.0". */
+const signed = (x: number) => {
+  const points = Math.abs(100 * x).toFixed(1);
+  return `${x < 0 && points !== '0.0' ? '−' : '+'}${points}`;
+};
 
 /** Formats a p value compactly: "p 0.012", "p < 0.001". */
 export function formatP(p: number): string {

@@ -50,6 +50,12 @@ describe('pairedCompare', () => {
     expect(back.p).toBe(c.p);
   });
 
+  it('prints a difference that rounds to zero without a minus sign', () => {
+    expect(
+      formatComparison({ n: 1, aOnly: 0, bOnly: 0, delta: 0, ciLow: -0.0001, ciHigh: 0.148, p: 0.078 }),
+    ).toBe('+0.0 [+0.0, +14.8] p 0.078');
+  });
+
   it('refuses outcomes of different lengths', () => {
     expect(() => pairedCompare('101', '10')).toThrow(/equal, non-zero length/);
     expect(() => pairedCompare('', '')).toThrow(/equal, non-zero length/);
