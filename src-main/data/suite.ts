@@ -41,9 +41,9 @@ import {
 import { DEFAULT_WORLD_SIZE, MIN_WORLD_SIZE, WorldIndex, fill, generateWorld } from './world.js';
 
 /**
- * Level 1 everywhere: the level at which the shipped tiny base (0.86M parameters) scores clearly
- * above zero and instruction tuning moves the scores by more than their confidence intervals
- * (resources/models/tiny-base/RECIPE.md); at level 2 it scores 2–5% on the exact-match domains.
+ * Level 1 everywhere: the level at which the shipped tiny base (0.86M parameters) scores above
+ * zero and instruction tuning moves its code and QA scores (resources/models/tiny-base/RECIPE.md);
+ * at level 2 it scores 2–5% on the exact-match domains.
  * Raise it (`--difficulty`, or per domain in a plan) for larger models.
  */
 export const DEFAULT_DIFFICULTY: Difficulty = { arith: 1, code: 1, qa: 1, mc: 1 };
