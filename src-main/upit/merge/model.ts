@@ -16,8 +16,9 @@
  *   of a tensor before the first output; BF16/F16 inputs; worker threads): two slots of the
  *   largest tensor's size (the next tensor is read while one is merged), one more per worker.
  *
- * The buffers are allocated once and reused: views of one SimdArena (simd.ts) on this thread, or
- * arrays of their own that move to a worker and back.
+ * The buffers are allocated once and reused: views of one SimdArena (simd.ts) on this thread
+ * (handed to the next merge of the same shape, see SimdArena.acquire), or arrays of their own that
+ * move to a worker and back.
  *
  * The output directory gets the base's config.json, generation_config.json and tokenizer files,
  * the merged weights (one model.safetensors, or shards + index above `maxShardBytes`) and a
@@ -588,7 +589,7 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
         rangeMaskWords: method.random ? maskWords(bufferElements) : 0,
       };
       const bytes = SimdArena.bytesFor(...new Array<number>(slots * (m + 2)).fill(bufferElements));
-      const arena = workers === null ? SimdArena.create(bytes, scratch) : null;
+      const arena = workers === null ? SimdArena.acquire(bytes, scratch) : null;
       const sets = Array.from({ length: slots }, () => new BufferSet(m, bufferElements, arena));
       const jobs: Job[] = [];
       shards.forEach((plan, shard) => {
@@ -660,6 +661,8 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       } catch (e) {
         for (const w of writers) w?.abort();
         throw e;
+      } finally {
+        arena?.release(); // nothing is in flight on it any more (Pipeline.run settled everything)
       }
       if (shards.length > 1) {
         owner.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

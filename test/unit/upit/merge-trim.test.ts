@@ -107,3 +107,25 @@ describe('SimdArena.histRank', () => {
     }
   });
 });
+
+describe('SimdArena.acquire', () => {
+  it('hands a released arena of the same shape to the next merge, with its views anew, and no other', () => {
+    const scratch = { maskWords: 4, bandElements: 0, rangeMaskWords: 8 };
+    const a = SimdArena.acquire(1 << 16, scratch)!;
+    const first = a.f32(100);
+    first.fill(7);
+    // while a is out, another acquire gets an arena of its own
+    const b = SimdArena.acquire(1 << 16, scratch)!;
+    expect(b).not.toBe(a);
+    a.release();
+    const again = SimdArena.acquire(1 << 16, scratch)!;
+    expect(again).toBe(a);
+    const view = again.f32(100);
+    expect(view.byteOffset).toBe(first.byteOffset); // the views start over
+    // a different shape does not take it
+    again.release();
+    expect(SimdArena.acquire(1 << 17, scratch)).not.toBe(a);
+    expect(SimdArena.acquire(1 << 16, { ...scratch, rangeMaskWords: 16 })).not.toBe(a);
+    expect(SimdArena.acquire(1 << 16, scratch)).toBe(a);
+  });
+});
