@@ -174,6 +174,13 @@ let released: SimdArena | null = null;
 let releasedTimer: ReturnType<typeof setTimeout> | undefined;
 const RELEASE_KEEP_MS = 3000;
 
+function keep(a: SimdArena): void {
+  released = a;
+  clearTimeout(releasedTimer);
+  releasedTimer = setTimeout(() => (released = null), RELEASE_KEEP_MS);
+  releasedTimer.unref();
+}
+
 /** The arena whose memory every array is a view of, or null (then the JavaScript kernels run). */
 export function arenaOf(...arrays: readonly ArrayBufferView[]): SimdArena | null {
   const a = arenas.get(arrays[0]!.buffer);
@@ -293,10 +300,7 @@ export class SimdArena {
    */
   release(): void {
     if (this.key === '') return; // not from acquire
-    released = this;
-    clearTimeout(releasedTimer);
-    releasedTimer = setTimeout(() => (released = null), RELEASE_KEEP_MS);
-    releasedTimer.unref();
+    keep(this);
   }
 
   private take(bytes: number): number {
