@@ -47,6 +47,14 @@ export function upitAsync(
   });
 }
 
+/** The JSON lines of a `--json` command's stdout (progress, log and result events). */
+export function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** `upit pretrain` options for a micro byte-level Llama (d 32, 2 layers) on 200 embedded documents. */
 export function microPretrainArgs(steps: number): string[] {
   return [

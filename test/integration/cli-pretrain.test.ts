@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { microPretrainArgs, upit } from './cli-helpers.js';
+import { jsonLines, microPretrainArgs, upit } from './cli-helpers.js';
 
 describe('upit pretrain → runs → show → generate, on a micro model', () => {
   let dir: string;
@@ -26,10 +26,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(r.stdout);
     expect(lines.some((l) => l['event'] === 'progress')).toBe(true);
     first = lines.find((l) => l['event'] === 'result') as unknown as typeof first;
   });
@@ -120,11 +117,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const result = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l['event'] === 'result') as {
+    const result = jsonLines(r.stdout).find((l) => l['event'] === 'result') as {
       run: number;
       checkpoints: number;
       bestStepByDomain: Record<string, number>;
@@ -169,11 +162,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
       '--json',
     ]);
     expect(r.code).toBe(0);
-    const result = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l['event'] === 'result') as {
+    const result = jsonLines(r.stdout).find((l) => l['event'] === 'result') as {
       run: number;
       perDomain: { domain: string; metric: string; n: number }[];
     };
@@ -201,10 +190,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
       const r = upit(['pretrain', '--workspace', ws, ...microPretrainArgs(2), ...args]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      const lines = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = jsonLines(r.stdout);
       const firstLoss = lines.find((l) => l['event'] === 'progress')!['loss'] as number;
       return { firstLoss, result: lines.find((l) => l['event'] === 'result') as { model: string } };
     };
