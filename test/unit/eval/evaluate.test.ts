@@ -58,9 +58,31 @@ describe('evaluate: exact match against a stubbed generator', () => {
         ciLow: ci.low,
         ciHigh: ci.high,
         primary: true,
+        outcomes: '10',
+        itemsKey: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string,
       },
-      { domain: 'qa', metric: 'exact_match', score: 1, n: 2, correct: 2, ...ends(2, 2), primary: true },
-      { domain: 'code', metric: 'exact_match', score: 0, n: 1, correct: 0, ...ends(0, 1), primary: true },
+      {
+        domain: 'qa',
+        metric: 'exact_match',
+        score: 1,
+        n: 2,
+        correct: 2,
+        ...ends(2, 2),
+        primary: true,
+        outcomes: '11',
+        itemsKey: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string,
+      },
+      {
+        domain: 'code',
+        metric: 'exact_match',
+        score: 0,
+        n: 1,
+        correct: 0,
+        ...ends(0, 1),
+        primary: true,
+        outcomes: '0',
+        itemsKey: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown as string,
+      },
     ]);
     expect(r.average).toBeCloseTo((0.5 + 1 + 0) / 3, 12);
   });
