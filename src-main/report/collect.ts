@@ -8,6 +8,8 @@
  * else the first recorded. Intermediate runs (prepare, expand, route with no variant) feed the
  * checkpoint profile, lineage and seed-bucket sections.
  */
+import { checkpointSpecialisation } from '../eval/paired.js';
+import { outcomeRows } from '../store/profile-rows.js';
 import { UserError } from '../common/errors.js';
 import { wilsonInterval } from '../eval/stats.js';
 import type { Evaluation, Experiment, JsonValue, Run, Store } from '../store/index.js';
@@ -257,7 +259,19 @@ function profileOf(store: Store, run: Run): CheckpointProfile | null {
     const top = Math.max(...cand.map(([, v]) => v));
     best[d] = cand.filter(([, v]) => v === top).map(([i]) => i);
   }
-  return { runId: run.id, variant: run.variant, seed: run.seed, status: run.status, domains, rows, best };
+  const paired = checkpointSpecialisation(
+    outcomeRows([...base, ...evals], checkpoints, store.listEvaluationOutcomes(run.id)),
+  );
+  return {
+    runId: run.id,
+    variant: run.variant,
+    seed: run.seed,
+    status: run.status,
+    domains,
+    rows,
+    best,
+    specialisation: paired?.verdict ?? null,
+  };
 }
 
 function lineageOf(store: Store, run: Run): LineageSection | null {

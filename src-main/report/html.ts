@@ -247,6 +247,10 @@ export function renderHtml(data: ReportData): string {
         ]),
       ),
     );
+    if (p.specialisation)
+      push(
+        `<p class="caption">Does the best checkpoint differ by domain? ${esc(p.specialisation)} (paired tests on the same items).</p>`,
+      );
     const ckRows = p.rows.filter((r) => r.checkpointId !== null && r.step !== null);
     if (ckRows.length >= 2) {
       const series: LineSeries[] = p.domains.map((d, i) => ({

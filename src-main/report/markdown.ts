@@ -143,6 +143,11 @@ export function renderMarkdown(data: ReportData): string {
       .filter((d) => (own(p.best, d) ?? []).length > 0)
       .map((d) => `${e(d)}: ${(own(p.best, d) ?? []).map((i) => e(p.rows[i]?.label ?? '?')).join(', ')}`);
     if (bestSteps.length) push(`Best checkpoint per domain (**bold**) — ${bestSteps.join('; ')}.`, '');
+    if (p.specialisation)
+      push(
+        `Does the best checkpoint differ by domain? ${e(p.specialisation)} (paired tests on the same items).`,
+        '',
+      );
   }
 
   // 4. lineage

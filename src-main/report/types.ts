@@ -115,6 +115,11 @@ export interface CheckpointProfile {
   rows: ProfileRow[];
   /** Per domain, the indices into `rows` of the best checkpoint(s) (the base row never counts). */
   best: Record<string, number[]>;
+  /**
+   * "Does the best checkpoint differ by domain?" answered by paired tests on the per-item
+   * outcomes (eval/paired.ts); null when the evaluations have no per-item outcomes.
+   */
+  specialisation: string | null;
 }
 
 export interface ExpertInfo {

@@ -165,5 +165,9 @@ describe('upit run (batch runner) on the smoke plan', () => {
     expect(readFileSync(join(ws, 'reports', 'smoke.html'), 'utf8')).not.toMatch(
       /<script[^>]+src=|https?:\/\//,
     );
+    // Stage 1 kept per-item outcomes, so the profile answers the specialisation question, paired
+    expect(readFileSync(join(ws, 'reports', 'smoke.md'), 'utf8')).toMatch(
+      /Does the best checkpoint differ by domain\? (yes|no|not shown)/,
+    );
   }, 60_000);
 });

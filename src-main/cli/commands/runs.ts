@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { UserError } from '../../common/errors.js';
 import { RUN_KINDS, RUN_STATUSES, defaultWorkspaceDir, openWorkspace, type Run } from '../../store/index.js';
 import { checkpointSpecialisation, specialisationLines } from '../../eval/paired.js';
-import { checkpointDomainTable, fmtNum, outcomeRows, table } from '../format.js';
+import { outcomeRows } from '../../store/profile-rows.js';
+import { checkpointDomainTable, fmtNum, table } from '../format.js';
 import { jsonOption, parseIntOption, workspaceOption } from './options.js';
 import { distanceTable, expertsTable, lineageTable } from './expand.js';
 

@@ -235,6 +235,7 @@ describe('collectReport', () => {
     expect(label('qa')).toEqual(['step 10']); // the base row (0.05) never counts
     expect(label('mc')).toEqual(['step 20']);
     expect(p.rows[2]!.scores['mc']).toBe(0.5); // acc_norm, not acc
+    expect(p.specialisation).toBeNull(); // these evaluations carry no per-item outcomes
 
     expect(data.lineages.map((l) => l.runId)).toEqual([built.expand[1]!.id, built.expand[2]!.id]);
     const l = data.lineages[0]!;

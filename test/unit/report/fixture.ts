@@ -133,6 +133,8 @@ export function sampleReportData(): ReportData {
         variant: null,
         seed: 1,
         status: 'done',
+        specialisation:
+          'not shown: 2 different checkpoints are best, but no pair of them is each better on its own domain at p < 0.05 (paired)',
         domains: ['arith', 'mc'],
         rows: [
           {

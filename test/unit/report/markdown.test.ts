@@ -55,6 +55,9 @@ describe('renderMarkdown', () => {
       ['step 20', '1', '**40.0**', '50.0'],
     ]);
     expect(md).toContain('arith: step 20; mc: step 10');
+    expect(md).toContain(
+      'Does the best checkpoint differ by domain? not shown: 2 different checkpoints are best, but no pair',
+    );
     const lineage = tableAfter(md, '### Expand run 2 · seed 1');
     expect(lineage[4]).toEqual(['2', 'merge-0', 'merge', '-', '0 ck10 × 1 ck20', '0.3', '0.5', '5', '0.42']);
     expect(md).toContain('| ck20 | 0.4200 | 0.0000 | - |');
