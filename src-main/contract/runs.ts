@@ -149,5 +149,13 @@ export const Evaluation = z.object({
 });
 export type Evaluation = z.infer<typeof Evaluation>;
 
-export const EvaluationsResponse = z.object({ runId: RunId, evaluations: z.array(Evaluation) });
+export const EvaluationsResponse = z.object({
+  runId: RunId,
+  evaluations: z.array(Evaluation),
+  /**
+   * For a run with evaluated checkpoints: "does the best checkpoint differ by domain?" answered by
+   * paired tests on the per-item outcomes; null when there is nothing to compare.
+   */
+  specialisation: z.string().nullable().optional(),
+});
 export type EvaluationsResponse = z.infer<typeof EvaluationsResponse>;

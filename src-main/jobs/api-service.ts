@@ -29,6 +29,7 @@ import {
   renderExperimentReport,
   runExperts,
   runRouting,
+  runSpecialisation,
 } from './workspace-queries.js';
 
 export interface ApiServiceDeps {
@@ -98,10 +99,11 @@ export function createApiService(deps: ApiServiceDeps): ApiService {
       runId,
       checkpoints: (await runs.listCheckpoints(runId)) ?? notFound(`run ${runId}`),
     }),
-    'runs.evaluations': async ({ runId }) => ({
-      runId,
-      evaluations: (await runs.listEvaluations(runId)) ?? notFound(`run ${runId}`),
-    }),
+    'runs.evaluations': async ({ runId }) => {
+      const evaluations = (await runs.listEvaluations(runId)) ?? notFound(`run ${runId}`);
+      const db = deps.workspace.store;
+      return { runId, evaluations, specialisation: db ? runSpecialisation(db, runId) : null };
+    },
     'runs.experts': ({ runId }) => {
       runExists(runId);
       return runExperts(store(), runId);

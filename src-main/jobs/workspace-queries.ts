@@ -3,6 +3,8 @@
  * their runs, a run's experts/lineage/distances, seed buckets and routing, runs side by side for
  * Compare, and reports rendered for preview and export. Rows become the contract's types here.
  */
+import { checkpointSpecialisation } from '../eval/paired.js';
+import { outcomeRows } from '../store/profile-rows.js';
 import type {
   CompareRow,
   ExperimentGetResponse,
@@ -157,4 +159,14 @@ export function renderExperimentReport(
     filename: `${reportFileStem(exp)}.${format}`,
     content: renderReport(data, format),
   };
+}
+
+/** Stage 1's "does the best checkpoint differ by domain?" for a run, from its per-item outcomes. */
+export function runSpecialisation(store: Store, runId: number): string | null {
+  const rows = outcomeRows(
+    store.listEvaluations(runId),
+    store.listCheckpoints(runId),
+    store.listEvaluationOutcomes(runId),
+  );
+  return checkpointSpecialisation(rows)?.verdict ?? null;
 }

@@ -79,7 +79,11 @@ describe('API service', () => {
       metrics: [{ key: 'loss' }],
     });
     expect(await service.call('runs.checkpoints', { runId: id })).toEqual({ runId: id, checkpoints: [] });
-    expect(await service.call('runs.evaluations', { runId: id })).toEqual({ runId: id, evaluations: [] });
+    expect(await service.call('runs.evaluations', { runId: id })).toEqual({
+      runId: id,
+      evaluations: [],
+      specialisation: null,
+    });
   });
 
   it('answers not_found for a missing run and bad_request with field paths', async () => {

@@ -111,6 +111,46 @@ describe('stage-view API methods', () => {
     }
   });
 
+  it("answers a Stage 1 run's evaluations with the paired specialisation verdict", async () => {
+    const { ws, service } = setup();
+    const db = ws.store!;
+    const run = db.createRun({ kind: 'prepare' });
+    const key = 'cd'.repeat(32);
+    const bits = (ones: number) => '1'.repeat(ones) + '0'.repeat(120 - ones);
+    // step 10 is far better on arith, step 20 far better on code: a crossing
+    for (const [step, arith, code] of [
+      [10, 40, 12],
+      [20, 15, 45],
+    ] as const) {
+      const ck = db.addCheckpoint({
+        runId: run.id,
+        step,
+        path: `runs/${run.id}/s${step}`,
+        sha256: 'ab'.repeat(32),
+        bytes: 1,
+      });
+      for (const [domain, ones] of [
+        ['arith', arith],
+        ['code', code],
+      ] as const)
+        db.addEvaluation({
+          runId: run.id,
+          checkpointId: ck.id,
+          modelRef: `step-${step}`,
+          domain,
+          metric: 'exact_match',
+          score: ones / 120,
+          n: 120,
+          outcomes: bits(ones),
+          itemsKey: key,
+        });
+    }
+    const r = (await service.call('runs.evaluations', { runId: run.id })) as {
+      specialisation: string | null;
+    };
+    expect(r.specialisation).toMatch(/^yes: step-10 beats step-20 on arith \(\+20\.8, p < 0\.001\)/);
+  });
+
   it('compares runs: config, last metric values and final per-domain scores', async () => {
     const { ws, built, service } = setup();
     try {

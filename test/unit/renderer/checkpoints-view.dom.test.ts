@@ -96,6 +96,27 @@ afterEach(() => {
 });
 
 describe('CheckpointsView', () => {
+  it('says whether the best checkpoint differs by domain when the run has paired outcomes', async () => {
+    setup({
+      'runs.evaluations': (r) => ({
+        runId: (r as { runId: number }).runId,
+        evaluations: EVALS,
+        specialisation:
+          'yes: step 4 beats step 8 on arith (+17.0, p 0.004) and loses to it on mc (−10.0, p 0.021)',
+      }),
+    });
+    const line = await screen.findByTestId('specialisation');
+    expect(line.textContent).toMatch(
+      /Does the best checkpoint differ by domain\? yes: step 4 beats step 8 on arith/,
+    );
+  });
+
+  it('says nothing about specialisation for a run without per-item outcomes', async () => {
+    setup();
+    await waitFor(() => expect(cells()).toHaveLength(6));
+    expect(screen.queryByTestId('specialisation')).toBeNull();
+  });
+
   it('shows the newest prepare run as a checkpoint × domain heatmap of primary scores', async () => {
     const { transport } = setup();
     await waitFor(() => expect(cells()).toHaveLength(6)); // base + 2 checkpoints × 2 domains
