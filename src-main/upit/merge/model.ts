@@ -2,19 +2,20 @@
  * Streaming whole-model merge: opens the base and every model lazily, checks that they agree
  * (config architecture and dimensions, tensor names and shapes) before anything is written,
  * then merges tensor by tensor straight into safetensors writers, so peak memory never grows
- * with the model. One pipeline (see Pipeline) runs jobs through a few buffer slots: each job's
- * inputs are read (asynchronously, on libuv's thread pool, straight from the files into the
- * slot), merged (on this thread with the SIMD kernels, or on worker threads, see parallel.ts),
- * checked for NaN/Inf and handed to the writer (asynchronously too), in order; a slot is reused
- * once its write is done, so reads ahead, the merge and writes behind overlap, across tensors.
- * The jobs are, the same bytes either way:
+ * with the model. One pipeline (see Pipeline) runs jobs through a few input sets and output
+ * buffers: each job's inputs are read (asynchronously, on libuv's thread pool, straight from the
+ * files), merged (on this thread with the SIMD kernels, or on worker threads, see parallel.ts),
+ * checked for NaN/Inf and handed to the writer (asynchronously too), in order; inputs are reused
+ * once merged, outputs once written, so reads ahead, the merge and writes behind overlap, across
+ * tensors. The jobs are, the same bytes either way:
  *
  * - blocks of STREAM_BLOCK elements, when the method can merge block by block (see
- *   MergeMethod.blocks) and every input is F32: four slots in flight, which stay in the CPU's
+ *   MergeMethod.blocks) and every input is F32: four in flight each way, which stay in the CPU's
  *   cache (a tensor-sized buffer would cost a trip through main memory per pass);
  * - whole tensors otherwise (the TIES magnitude trim and DARE's L1 rescale, which need every |δ|
- *   of a tensor before the first output; BF16/F16 inputs; worker threads): two slots of the
- *   largest tensor's size (the next tensor is read while one is merged), one more per worker.
+ *   of a tensor before the first output; BF16/F16 inputs; worker threads): two of the largest
+ *   tensor's size each way (the next tensor is read while one is merged and the one before is
+ *   written), one more per worker.
  *
  * The buffers are allocated once and reused: views of one SimdArena (simd.ts) on this thread
  * (handed to the next merge of the same shape, see SimdArena.acquire), or arrays of their own that
@@ -212,21 +213,18 @@ function planShards(
 }
 
 /**
- * The buffers of one tensor in flight: inputs (base, then one per model) and output, each of the
- * largest tensor's size, allocated once and reused (no allocation, no page faults per tensor).
- * Views of a SimdArena when the merge runs on this thread (the SIMD kernels work on them in
- * place); else arrays of their own, whose buffers can be transferred to a worker thread and back.
+ * The input buffers of one job in flight (base, then one per model), each of the largest job's
+ * size, allocated once and reused (no allocation, no page faults per job). Views of a SimdArena
+ * when the merge runs on this thread (the SIMD kernels work on them in place); else arrays of
+ * their own, whose buffers can be transferred to a worker thread and back.
  */
-class BufferSet {
+class InputSet {
   base: Float32Array;
   models: Float32Array[];
-  out: Float32Array;
 
-  constructor(models: number, numel: number, arena: SimdArena | null) {
-    const alloc = (n: number) => (arena === null ? new Float32Array(n) : arena.f32(n));
+  constructor(models: number, numel: number, alloc: (n: number) => Float32Array) {
     this.base = alloc(numel);
     this.models = Array.from({ length: models }, () => alloc(numel));
-    this.out = alloc(numel);
   }
 }
 
@@ -337,42 +335,51 @@ interface Job {
 }
 
 /**
- * The merge pipeline: jobs (whole tensors, or blocks of them when the method can merge by blocks)
- * run through `slots` BufferSets, job j in slot j mod slots. Job j's reads (asynchronous, on
- * libuv's thread pool) start as soon as its slot's previous write has finished, up to slots − 1
- * jobs ahead; its merge (on this thread, or on a worker) as soon as its inputs are in; its write
- * (asynchronous too) as soon as it is merged, in job order. So reads, merges and writes of
- * different jobs overlap, across tensor boundaries, and a slot's buffers are reused only once
- * written out.
+ * The merge pipeline: job j (a whole tensor, or a block of one when the method can merge by
+ * blocks) reads into input set j mod inputs and merges into output buffer j mod outputs. Its reads
+ * (asynchronous, on libuv's thread pool) start once the job before it in that input set has been
+ * merged (up to `inputs` jobs ahead); its merge (on this thread in job order, or on a worker) once
+ * its inputs are in and its output buffer's previous write has finished; its write (asynchronous
+ * too) once it is merged and checked, in job order. So reads ahead, the merge and writes behind
+ * overlap, across tensor boundaries, and a read never waits for a write (the inputs are free as
+ * soon as they are merged; a tensor copied from the base is copied into its output buffer).
  */
 class Pipeline {
   private readonly bms = new Map<string, BlockMerge>();
-  private readonly slots: { set: BufferSet; idle: Promise<unknown> }[];
-  private readonly started: Promise<Float32Array>[] = [];
+  /** Per job: its output, merged and checked. */
+  private readonly merged: Promise<Float32Array>[] = [];
+  /** Per job: settled once its inputs are no longer needed (it has been merged, or failed). */
+  private readonly consumed: Promise<unknown>[] = [];
+  /** Per job: settled once its write has (the output buffer is free again). */
+  private readonly written: { done: Promise<unknown>; settle: () => void }[] = [];
   /** The previous job's merge on this thread (blocks of a tensor merge in order). */
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly jobs: readonly Job[],
-    sets: BufferSet[],
+    private readonly inputs: InputSet[],
+    private readonly outs: Float32Array[],
     private readonly method: MergeMethod,
     private readonly params: MergeParams,
     private readonly seed: number,
     private readonly baseReader: TensorReader,
     private readonly modelReaders: TensorReader[],
     private readonly workers: MergeWorkers | null,
-  ) {
-    this.slots = sets.map((set) => ({ set, idle: Promise.resolve() }));
-  }
+  ) {}
 
-  /** Start job j (its slot's previous job must have been handed to its writer). */
+  /** Start job j (jobs start in order). */
   private start(j: number): void {
     const job = this.jobs[j]!;
-    const slot = this.slots[j % this.slots.length]!;
-    const idle = slot.idle;
+    const ni = this.inputs.length;
+    const no = this.outs.length;
+    let settle = () => undefined as void;
+    const done = new Promise<void>((r) => (settle = r));
+    this.written[j] = { done, settle };
+    const inputFree = j >= ni ? this.consumed[j - ni]! : Promise.resolve();
+    const outFree = j >= no ? this.written[j - no]!.done : Promise.resolve();
+    const set = this.inputs[j % ni]!;
     const read = (async () => {
-      await idle;
-      const { set } = slot;
+      await inputFree;
       const view = (b: Float32Array) => b.subarray(0, job.len);
       const whole = job.off === 0 && job.len === job.numel;
       const readOne = (r: TensorReader, into: Float32Array) =>
@@ -384,19 +391,20 @@ class Pipeline {
       await Promise.all(reads);
     })();
     let merged: Promise<Float32Array>;
-    if (!job.merged) merged = read.then(() => slot.set.base.subarray(0, job.len));
-    else if (this.workers !== null) merged = read.then(() => this.mergeOnWorker(job, slot.set));
-    else {
+    if (this.workers !== null && job.merged) {
+      merged = Promise.all([read, outFree]).then(() => this.mergeOnWorker(job, set, j % no));
+    } else {
       // on this thread, in job order (a tensor's blocks continue its mask streams)
-      merged = Promise.all([read, this.chain]).then(() => this.mergeHere(job, slot.set));
+      merged = Promise.all([read, outFree, this.chain]).then(() => this.mergeHere(job, set, j % no));
       this.chain = merged.catch(() => undefined);
     }
     merged = merged.then((out) => {
-      this.checkFinite(job, slot.set, out);
+      this.checkFinite(job, set, out);
       return out;
     });
     merged.catch(() => undefined); // awaited in order by `run` (or in its finally)
-    this.started[j] = merged;
+    this.merged[j] = merged;
+    this.consumed[j] = merged.catch(() => undefined);
   }
 
   /**
@@ -406,16 +414,20 @@ class Pipeline {
    * reference loops), so one pass over the output finds them; the inputs are then searched for the
    * element to name. (An output that overflowed from finite inputs is not refused.)
    */
-  private checkFinite(job: Job, set: BufferSet, out: Float32Array): void {
+  private checkFinite(job: Job, set: InputSet, out: Float32Array): void {
     if (nonfiniteAt(out) < 0) return;
     const view = (b: Float32Array) => b.subarray(0, job.len);
     if (!job.merged || this.method.usesBase) this.baseReader.check(job.name, job.off, view(set.base));
     if (job.merged) this.modelReaders.forEach((r, i) => r.check(job.name, job.off, view(set.models[i]!)));
   }
 
-  private mergeHere(job: Job, set: BufferSet): Float32Array {
+  private mergeHere(job: Job, set: InputSet, o: number): Float32Array {
     const view = (b: Float32Array) => b.subarray(0, job.len);
-    const out = view(set.out);
+    const out = view(this.outs[o]!);
+    if (!job.merged) {
+      out.set(view(set.base)); // copied from the base (the inputs are reused before the write)
+      return out;
+    }
     const ctx = { name: job.name, seed: this.seed };
     if (job.len === job.numel) {
       this.method.mergeTensor(view(set.base), set.models.map(view), this.params, ctx, out);
@@ -431,7 +443,7 @@ class Pipeline {
     return out;
   }
 
-  private async mergeOnWorker(job: Job, set: BufferSet): Promise<Float32Array> {
+  private async mergeOnWorker(job: Job, set: InputSet, o: number): Promise<Float32Array> {
     const r = await this.workers!.merge({
       method: this.method.name,
       params: this.params,
@@ -440,25 +452,25 @@ class Pipeline {
       numel: job.len,
       base: set.base.buffer as ArrayBuffer,
       models: set.models.map((x) => x.buffer as ArrayBuffer),
-      out: set.out.buffer as ArrayBuffer,
+      out: this.outs[o]!.buffer as ArrayBuffer,
     });
     set.base = new Float32Array(r.base);
     set.models = r.models.map((b) => new Float32Array(b));
-    set.out = new Float32Array(r.out);
-    return set.out.subarray(0, job.len);
+    this.outs[o] = new Float32Array(r.out);
+    return this.outs[o].subarray(0, job.len);
   }
 
   /**
-   * Run every job: `write(j, data)` hands job j's output to its writer and returns the write's
-   * promise (which must settle before the slot is reused); `between(j)` runs before job j is
-   * written (cancellation, shard changes). Nothing is left in flight when this returns or throws.
+   * Run every job: `write(job, data)` hands a job's output to its writer and returns the write's
+   * promise; `between(job, pending)` runs before each job is written (cancellation, shard
+   * changes; `pending` waits for every write so far). Nothing is left in flight when this returns
+   * or throws.
    */
   async run(
     write: (job: Job, data: Float32Array) => Promise<void>,
     between: (job: Job, pending: () => Promise<void>) => Promise<void>,
   ): Promise<void> {
     const n = this.jobs.length;
-    const K = this.slots.length;
     let next = 0;
     const writes: Promise<void>[] = [];
     const pending = async () => {
@@ -466,19 +478,20 @@ class Pipeline {
     };
     try {
       for (let j = 0; j < n; j++) {
-        // start jobs up to j + K − 1: job i reuses the slot of job i − K, already handed to its writer
-        while (next < n && next < j + K) this.start(next++);
-        const data = await this.started[j]!;
+        // reads run up to one input set's worth of jobs ahead
+        while (next < n && next <= j + this.inputs.length) this.start(next++);
+        const data = await this.merged[j]!;
         await between(this.jobs[j]!, pending);
         const w = write(this.jobs[j]!, data);
-        w.catch(() => undefined); // awaited below (or by `pending`)
         writes.push(w);
-        this.slots[j % K]!.idle = w.catch(() => undefined);
+        w.then(this.written[j]!.settle, this.written[j]!.settle);
       }
       await pending();
     } finally {
-      // never leave a read, merge or write in flight on buffers (or files) about to be reused or closed
-      await Promise.allSettled([...this.started, ...writes]);
+      // never leave a read, merge or write in flight on buffers (or files) about to be reused or
+      // closed; a job not yet merged when this stopped never gets its output buffer back
+      for (const w of this.written) w.settle();
+      await Promise.allSettled([...this.merged, ...writes]);
     }
   }
 }
@@ -580,6 +593,9 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       // blocks: four in flight (reads ahead, the merge, writes behind; all in cache); whole
       // tensors: the next one read (once the one before has been written) while one is merged
       // (per worker: one more)
+      // blocks: four in flight each way (reads ahead, writes behind; all in the CPU's cache);
+      // whole tensors: the next one read while one is merged and the one before written (per
+      // worker: one more each way)
       const slots = stream ? 4 : workers === null ? 2 : workers.size + 2;
       const scratch = {
         maskWords: CHUNK >>> 5,
@@ -590,7 +606,9 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       };
       const bytes = SimdArena.bytesFor(...new Array<number>(slots * (m + 2)).fill(bufferElements));
       const arena = workers === null ? SimdArena.acquire(bytes, scratch) : null;
-      const sets = Array.from({ length: slots }, () => new BufferSet(m, bufferElements, arena));
+      const alloc = (n: number) => (arena === null ? new Float32Array(n) : arena.f32(n));
+      const inputs = Array.from({ length: slots }, () => new InputSet(m, bufferElements, alloc));
+      const outs = Array.from({ length: slots }, () => alloc(bufferElements));
       const jobs: Job[] = [];
       shards.forEach((plan, shard) => {
         for (const t of plan) {
@@ -620,7 +638,8 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       };
       const pipeline = new Pipeline(
         jobs,
-        sets,
+        inputs,
+        outs,
         method,
         params,
         opts.seed,
