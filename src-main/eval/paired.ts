@@ -208,7 +208,7 @@ function verdictOf(perDomain: readonly DomainBest[], crossings: readonly Crossin
       (shown.length > 1 ? `; ${shown.length} such pairs of domains at p < ${alpha}` : '')
     );
   }
-  if (distinct <= 1) return 'no: one checkpoint is best on every domain';
+  if (distinct <= 1) return 'no: one checkpoint is best, or tied for best, on every domain';
   return (
     `not shown: ${distinct} different checkpoints are best, but no pair of them is each better on its own ` +
     `domain at p < ${alpha} (paired)`
