@@ -17,6 +17,9 @@
  *   tensor's size each way (the next tensor is read while one is merged and the one before is
  *   written), one more per worker.
  *
+ * Every 64 MiB written, the shard files' write-back to disk is started (startWriteback), so that
+ * the final fsync does not wait for the whole output.
+ *
  * The buffers are allocated once and reused: views of one SimdArena (simd.ts) on this thread
  * (handed to the next merge of the same shape, see SimdArena.acquire), or arrays of their own that
  * move to a worker and back.
@@ -496,6 +499,32 @@ class Pipeline {
   }
 }
 
+/** Bytes written between two calls of startWriteback. */
+const WRITEBACK_BYTES = 64 << 20;
+
+/**
+ * Starts writing back to disk what the shard writers have written so far: fdatasync, on libuv's
+ * thread pool, of each file still being written in the merge's own temporary directory (the
+ * writers' `<file>.tmp-…`), so that the fsync of their `finish` waits for the last part only
+ * (the page cache otherwise holds the whole output until then: on the VM this was built on, that
+ * fsync of a 300 MB model took ~100 ms, as long as the merge's arithmetic). Resolves once the
+ * data is on disk or failed to get there (the fsync of `finish` reports errors).
+ */
+async function startWriteback(dir: string): Promise<void> {
+  const files = fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
+  await Promise.all(
+    files.map(
+      (f) =>
+        new Promise<void>((resolve) =>
+          fs.open(path.join(dir, f), 'r', (err, fd) => {
+            if (err) return resolve();
+            fs.fdatasync(fd, () => fs.close(fd, () => resolve()));
+          }),
+        ),
+    ),
+  );
+}
+
 /** Merge whole models into `outDir` (see the file comment). Returns the recipe written to merge.json. */
 export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe> {
   const method = getMergeMethod(opts.method);
@@ -632,6 +661,8 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
         return writers[s];
       };
       let finished = 0;
+      let sinceWriteback = 0;
+      const writebacks: Promise<void>[] = [];
       /** Finish the shards before `s` (an empty one is written empty). */
       const finishUpTo = (s: number) => {
         for (; finished < s; finished++) (writers[finished] ?? open(finished)).finish();
@@ -651,6 +682,12 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
         await pipeline.run(
           (job, data) => {
             const w = writers[job.shard]!.writePartAsync(job.name, job.off, data);
+            sinceWriteback += data.length * 4;
+            if (sinceWriteback >= WRITEBACK_BYTES) {
+              sinceWriteback = 0;
+              // (a failed write is reported by the pipeline, a failed writeback by finish)
+              writebacks.push(w.then(() => startWriteback(tmp)).catch(() => undefined));
+            }
             if (job.last) {
               // the tensor is done once its last part is with the writer
               if (!job.merged) copied++;
@@ -676,11 +713,13 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
             open(job.shard);
           },
         );
+        await Promise.allSettled(writebacks);
         finishUpTo(shards.length);
       } catch (e) {
         for (const w of writers) w?.abort();
         throw e;
       } finally {
+        await Promise.allSettled(writebacks);
         arena?.release(); // nothing is in flight on it any more (Pipeline.run settled everything)
       }
       if (shards.length > 1) {
