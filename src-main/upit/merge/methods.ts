@@ -41,20 +41,24 @@
  * kernels/merge-simd.wat) with the same float64 arithmetic, bit for bit, and over a whole range
  * (a tensor, or a block of one) in one call: its DARE masks drawn at once into the arena
  * (rangeKeeps; the L1 rescale draws them once for its sums and its merge), both models' trim
- * plans found in one SIMD pass (planTrimPair), the TIES value finished by the cheapest of the
+ * plans found in one SIMD pass (planTrimPair; in a whole-model merge, slice by slice as the tensor
+ * is read: MergeMethod.landing), the TIES value finished by the cheapest of the
  * kernel's loops that gives the same bits (tiesKernelParams). test/unit/upit/merge-kernels.test.ts
  * checks every path against the reference.
  */
 import { fileError, UserError } from '../../common/errors.js';
 import {
+  BAND_MIN,
   CHUNK,
   dareL1Factors,
   dareL1FactorsOfMasks,
   MaskStream,
   maskWords,
   planTrimPair,
+  TrimPairLanding,
   TrimStream,
   trimCount,
+  type TrimPlan,
   type DareRescale,
 } from './sparsify.js';
 import { arenaOf, type SimdArena, type TiesKernelParams } from './simd.js';
@@ -123,6 +127,31 @@ export interface MergeMethod {
    * elements, in order, give exactly `mergeTensor`'s values.
    */
   blocks(params: MergeParams, ctx: TensorContext, modelCount: number): BlockMerge | null;
+  /**
+   * For a method that needs the whole tensor before the first output: the work it can do on
+   * each slice while the rest is read (where the tensor lives in `arena`), or null. Gives exactly
+   * `mergeTensor`'s values.
+   */
+  landing(
+    params: MergeParams,
+    ctx: TensorContext,
+    modelCount: number,
+    numel: number,
+    arena: SimdArena | null,
+    sliceLen: number,
+  ): LandingMerge | null;
+}
+
+/**
+ * A tensor merged as it is read (see MergeMethod.landing): its slices are read in `order`, each
+ * handed to `land` as it arrives (in the whole tensor's arrays), then `merge` writes the output.
+ */
+export interface LandingMerge {
+  /** Elements per slice (the last may be shorter). */
+  sliceLen: number;
+  order: readonly number[];
+  land(base: Float32Array, models: readonly Float32Array[], slice: number): void;
+  merge(base: Float32Array, models: readonly Float32Array[], out: Float32Array): void;
 }
 
 /** A tensor merged block by block (see MergeMethod.blocks). */
@@ -289,6 +318,7 @@ function producers(
   p: MergeParams,
   ctx: TensorContext,
   how: Sparsify,
+  plans?: readonly TrimPlan[],
 ): Producer[] {
   const prs = w.map((wi, i) => {
     const pr: Producer = { coef: wi, mask: null, trim: null, stored: null };
@@ -298,7 +328,8 @@ function producers(
     }
     return pr;
   });
-  if (how === 'trim') {
+  if (how === 'trim' && plans !== undefined) prs.forEach((pr, i) => (pr.trim = new TrimStream(plans[i]!)));
+  else if (how === 'trim') {
     // two models at a time: one pass over the base and both (SIMD, when in an arena)
     const k = trimCount(base.length, p.density);
     for (let i = 0; i < models.length; i += 2) {
@@ -967,9 +998,10 @@ function tiesSetup(
   p: MergeParams,
   ctx: TensorContext,
   how: Sparsify,
+  plans?: readonly TrimPlan[],
 ): TiesState {
   const m = w.length;
-  const prs = producers(base, models, w, p, ctx, how);
+  const prs = producers(base, models, w, p, ctx, how, plans);
   const scratch: TiesScratch = {
     d: new Float64Array(m * CHUNK),
     sgn: new Float64Array(CHUNK),
@@ -1127,8 +1159,41 @@ function method(
   params: ParamSpec[],
   mergeTensor: MergeMethod['mergeTensor'],
   blocks: MergeMethod['blocks'],
+  landing: MergeMethod['landing'] = () => null,
 ): MergeMethod {
-  return { name, doc, ...opts, params, validate: validator(name, params), mergeTensor, blocks };
+  return { name, doc, ...opts, params, validate: validator(name, params), mergeTensor, blocks, landing };
+}
+
+/**
+ * TIES's LandingMerge: both models' trim plans made while the tensor is read (TrimPairLanding,
+ * the band pass over each slice as it arrives), then the merge with them.
+ */
+function tiesLanding(
+  p: MergeParams,
+  ctx: TensorContext,
+  m: number,
+  n: number,
+  arena: SimdArena | null,
+  sliceLen: number,
+): LandingMerge | null {
+  if (m !== 2 || arena === null || arena.bandCapacity === 0 || n < BAND_MIN) return null;
+  const k = trimCount(n, p.density);
+  if (k >= n) return null;
+  const planner = new TrimPairLanding(arena, n, k, sliceLen);
+  return {
+    sliceLen,
+    order: planner.order,
+    land: (base, models, slice) => planner.land(models[0]!, models[1]!, base, slice),
+    merge: (base, models, out) => {
+      const w = checkInputs(base, models, p, ctx);
+      tiesRange(
+        tiesSetup(base, models, w, p, ctx, 'trim', planner.plans()),
+        base,
+        models,
+        outputFor(base, out, ctx),
+      );
+    },
+  };
 }
 
 /** No data is needed to set up these sparsifiers (no magnitude trim, no L1 rescale). */
@@ -1172,6 +1237,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     [P_WEIGHTS, P_DENSITY, P_LAMBDA, normalizeSpec(true, 'disjoint mean (÷ Σ of agreeing weights)')],
     (b, ms, p, c, o) => tiesMerge(b, ms, p, c, 'trim', o),
     () => null,
+    tiesLanding,
   ),
   dare_linear: method(
     'dare_linear',

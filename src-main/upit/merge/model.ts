@@ -15,7 +15,8 @@
  * - whole tensors otherwise (the TIES magnitude trim and DARE's L1 rescale, which need every |δ|
  *   of a tensor before the first output; BF16/F16 inputs; worker threads): two of the largest
  *   tensor's size each way (the next tensor is read while one is merged and the one before is
- *   written), one more per worker.
+ *   written), one more per worker. A method with landing work (MergeMethod.landing: TIES plans
+ *   its trim) has the tensor read in slices and handed each as it arrives, while it is in cache.
  *
  * Every 64 MiB written, the shard files' write-back to disk is started (startWriteback), so that
  * the final fsync does not wait for the whole output.
@@ -44,6 +45,7 @@ import {
 import {
   getMergeMethod,
   type BlockMerge,
+  type LandingMerge,
   type MergeMethod,
   type MergeMethodName,
   type MergeParams,
@@ -357,6 +359,22 @@ class Pipeline {
   private readonly written: { done: Promise<unknown>; settle: () => void }[] = [];
   /** The previous job's merge on this thread (blocks of a tensor merge in order). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** The last slice handed to a LandingMerge (they are handed in job order). */
+  private landChain: Promise<unknown> = Promise.resolve();
+
+  /** The method's LandingMerge for a whole-tensor job on this thread whose inputs are F32, or null. */
+  private landingOf(job: Job, set: InputSet): LandingMerge | null {
+    if (!this.sliced || !job.merged || this.workers !== null || job.len !== job.numel) return null;
+    const ctx = { name: job.name, seed: this.seed };
+    return this.method.landing(
+      this.params,
+      ctx,
+      this.modelReaders.length,
+      job.numel,
+      arenaOf(set.base),
+      STREAM_BLOCK,
+    );
+  }
 
   constructor(
     private readonly jobs: readonly Job[],
@@ -368,6 +386,8 @@ class Pipeline {
     private readonly baseReader: TensorReader,
     private readonly modelReaders: TensorReader[],
     private readonly workers: MergeWorkers | null,
+    /** Whether every input is F32 (read straight into the buffers, in any slices). */
+    private readonly sliced: boolean,
   ) {}
 
   /** Start job j (jobs start in order). */
@@ -381,24 +401,40 @@ class Pipeline {
     const inputFree = j >= ni ? this.consumed[j - ni]! : Promise.resolve();
     const outFree = j >= no ? this.written[j - no]!.done : Promise.resolve();
     const set = this.inputs[j % ni]!;
-    const read = (async () => {
-      await inputFree;
-      const view = (b: Float32Array) => b.subarray(0, job.len);
-      const whole = job.off === 0 && job.len === job.numel;
+    const landing = this.landingOf(job, set);
+    const readInto = async (off: number, len: number) => {
+      const view = (b: Float32Array) => b.subarray(off, off + len);
+      const whole = off === 0 && len === job.numel;
       const readOne = (r: TensorReader, into: Float32Array) =>
-        whole ? r.read(job.name, view(into)) : r.readRange(job.name, job.off, view(into));
+        whole ? r.read(job.name, view(into)) : r.readRange(job.name, job.off + off, view(into));
       const reads: Promise<void>[] = [];
       // linear does not read the base (its values are unused: any buffer of the size will do)
       if (!job.merged || this.method.usesBase) reads.push(readOne(this.baseReader, set.base));
       if (job.merged) this.modelReaders.forEach((r, i) => reads.push(readOne(r, set.models[i]!)));
       await Promise.all(reads);
-    })();
+    };
+    let read: Promise<unknown>;
+    if (landing === null) read = inputFree.then(() => readInto(0, job.len));
+    else {
+      // slice by slice, each handed to the method as it arrives (in order, one tensor after the
+      // other: the methods' landing work shares the arena's scratch)
+      const view = (b: Float32Array) => b.subarray(0, job.len);
+      for (const slice of landing.order) {
+        const off = slice * landing.sliceLen;
+        const sliceRead = inputFree.then(() => readInto(off, Math.min(landing.sliceLen, job.len - off)));
+        sliceRead.catch(() => undefined); // awaited through the chain
+        this.landChain = Promise.all([sliceRead, this.landChain]).then(() =>
+          landing.land(view(set.base), set.models.map(view), slice),
+        );
+      }
+      read = this.landChain;
+    }
     let merged: Promise<Float32Array>;
     if (this.workers !== null && job.merged) {
       merged = Promise.all([read, outFree]).then(() => this.mergeOnWorker(job, set, j % no));
     } else {
       // on this thread, in job order (a tensor's blocks continue its mask streams)
-      merged = Promise.all([read, outFree, this.chain]).then(() => this.mergeHere(job, set, j % no));
+      merged = Promise.all([read, outFree, this.chain]).then(() => this.mergeHere(job, set, j % no, landing));
       this.chain = merged.catch(() => undefined);
     }
     merged = merged.then((out) => {
@@ -424,11 +460,15 @@ class Pipeline {
     if (job.merged) this.modelReaders.forEach((r, i) => r.check(job.name, job.off, view(set.models[i]!)));
   }
 
-  private mergeHere(job: Job, set: InputSet, o: number): Float32Array {
+  private mergeHere(job: Job, set: InputSet, o: number, landing: LandingMerge | null): Float32Array {
     const view = (b: Float32Array) => b.subarray(0, job.len);
     const out = view(this.outs[o]!);
     if (!job.merged) {
       out.set(view(set.base)); // copied from the base (the inputs are reused before the write)
+      return out;
+    }
+    if (landing !== null) {
+      landing.merge(view(set.base), set.models.map(view), out);
       return out;
     }
     const ctx = { name: job.name, seed: this.seed };
@@ -614,10 +654,9 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
       const largest = tensors.reduce((a, t) => Math.max(a, t.numel), 0);
       const m = modelDirs.length;
       // streamed in blocks when the method allows it and every input is F32 (read in place)
+      const allF32 = sources.every((src) => names.every((n) => src.entry(n).dtype === 'F32'));
       const stream =
-        workers === null &&
-        sources.every((src) => names.every((n) => src.entry(n).dtype === 'F32')) &&
-        method.blocks(params, { name: '', seed: opts.seed }, m) !== null;
+        workers === null && allF32 && method.blocks(params, { name: '', seed: opts.seed }, m) !== null;
       const bufferElements = stream ? Math.min(largest, STREAM_BLOCK) : largest;
       // blocks: four in flight (reads ahead, the merge, writes behind; all in cache); whole
       // tensors: the next one read (once the one before has been written) while one is merged
@@ -677,6 +716,7 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
         readers[0]!,
         readers.slice(1),
         workers,
+        allF32,
       );
       try {
         await pipeline.run(

@@ -65,6 +65,7 @@ interface KernelExports {
     list: number,
     cap: number,
     res: number,
+    idxBase: number,
   ): number;
   l1sums2(k0: number, k1: number, x0: number, x1: number, b: number, n: number, acc: number): void;
   histrank(hist: number, nbins: number, rank: number): number;
@@ -341,8 +342,8 @@ export class SimdArena {
 
   /**
    * Histograms (TRIM_BINS bins of float32 bits >>> TRIM_BIN_SHIFT) of |x_i − b| over `runs` runs
-   * of 16 elements, run r starting at element r·stride, for the two models. Views of the arena's
-   * scratch, valid until the next call.
+   * of 16 elements, run r starting at element r·stride, for the two models (added to the counts
+   * so far when `add`). Views of the arena's scratch, valid until the next call.
    */
   trimSample(
     x0: Float32Array,
@@ -350,9 +351,10 @@ export class SimdArena {
     b: Float32Array,
     runs: number,
     stride: number,
+    add = false,
   ): Uint32Array[] {
     const t = this.trim!;
-    for (const h of t.hists) h.fill(0);
+    if (!add) for (const h of t.hists) h.fill(0);
     this.k.trimsample2(
       x0.byteOffset,
       x1.byteOffset,
@@ -381,7 +383,10 @@ export class SimdArena {
     return { bits, above: new Int32Array(this.buffer, RESULT_AT, 1)[0]! };
   }
 
-  /** The position in `band` (a view of this arena) of its nth (1-based) entry equal to `bits`, or -1. */
+  /**
+   * The position in `band` (a view of this arena) of its nth (1-based) entry equal to `bits`;
+   * when it has fewer, -1 minus how many it has.
+   */
   nthEqual(band: Int32Array, bits: number, nth: number): number {
     return this.k.nthequal(band.byteOffset, band.length, bits, nth);
   }
@@ -400,32 +405,66 @@ export class SimdArena {
     lo: readonly number[],
     hi: readonly number[],
   ): { done: number; models: TrimBandResult[] } | null {
+    const acc = { above: [0, 0], nb: [0, 0] };
+    const done = this.trimBandRange(x0, x1, b, 0, n, lo, hi, acc);
+    if (done < 0) return null;
+    return {
+      done,
+      models: [0, 1].map((i) => ({ above: acc.above[i]!, ...this.bandEntries(i, 0, acc.nb[i]!) })),
+    };
+  }
+
+  /**
+   * trimBand over elements off..off + len (len rounded down to a multiple of 4: returns how many
+   * it did, or -1 when a band is full), the counts added to `acc` and the entries appended to the
+   * bands from acc.nb on (indices counted from the arrays' start, not from off).
+   */
+  trimBandRange(
+    x0: Float32Array,
+    x1: Float32Array,
+    b: Float32Array,
+    off: number,
+    len: number,
+    lo: readonly number[],
+    hi: readonly number[],
+    acc: { above: number[]; nb: number[] },
+  ): number {
     const t = this.trim!;
+    const [nb0, nb1] = acc.nb as [number, number];
+    const room = this.bandCapacity - Math.max(nb0, nb1);
+    if (room < 0) return -1;
+    const at = off * 4;
     const done = this.k.trimband2(
-      x0.byteOffset,
-      x1.byteOffset,
-      b.byteOffset,
-      n,
+      x0.byteOffset + at,
+      x1.byteOffset + at,
+      b.byteOffset + at,
+      len,
       lo[0]!,
       hi[0]!,
       lo[1]!,
       hi[1]!,
-      t.band[0]!.byteOffset,
-      t.at[0]!.byteOffset,
-      t.band[1]!.byteOffset,
-      t.at[1]!.byteOffset,
+      t.band[0]!.byteOffset + nb0 * 4,
+      t.at[0]!.byteOffset + nb0 * 4,
+      t.band[1]!.byteOffset + nb1 * 4,
+      t.at[1]!.byteOffset + nb1 * 4,
       t.list.byteOffset,
-      this.bandCapacity,
+      room,
       RESULT_AT,
+      off,
     );
-    if (done < 0) return null;
+    if (done < 0) return -1;
     const res = new Int32Array(this.buffer, RESULT_AT, 4);
-    const models = [0, 1].map((i) => ({
-      above: res[i]!,
-      band: t.band[i]!.subarray(0, res[2 + i]!),
-      at: t.at[i]!.subarray(0, res[2 + i]!),
-    }));
-    return { done, models };
+    for (let i = 0; i < 2; i++) {
+      acc.above[i]! += res[i]!;
+      acc.nb[i]! += res[2 + i]!;
+    }
+    return done;
+  }
+
+  /** Model i's band entries from..to (bits and indices; views of the scratch, with room for 4 more). */
+  bandEntries(i: number, from: number, to: number): { band: Int32Array; at: Int32Array } {
+    const t = this.trim!;
+    return { band: t.band[i]!.subarray(from, to), at: t.at[i]!.subarray(from, to) };
   }
 
   /**

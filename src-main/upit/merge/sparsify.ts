@@ -11,7 +11,8 @@
  *   tensor when a sample predicts where it lies (`planTrim`), two models at once with the SIMD
  *   kernels (`planTrimPair`: histograms of a sample place a band per model, one pass without
  *   data-dependent branches counts the entries above it and collects those inside, and the
- *   threshold is selected among the collected ones).
+ *   threshold is selected among the collected ones), or slice by slice as a tensor is read
+ *   (`TrimPairLanding`).
  *
  * Masks come from xoshiro128** (the generator of `Rng`, inlined here), integer fields of its
  * uint32 words compared with an integer threshold, no float per draw (`maskPlan`: exact for
@@ -362,7 +363,7 @@ export function trimCount(n: number, density: number): number {
 }
 
 /** Tensors at least this long are planned by `planTrimBand` (one pass); smaller ones by `planTrimAll`. */
-const BAND_MIN = 1 << 16;
+export const BAND_MIN = 1 << 16;
 /** |δ| samples that place the band: runs of 16 consecutive entries (one cache line), evenly spaced. */
 const BAND_SAMPLES = 1 << 14;
 const BAND_RUN = 16;
@@ -535,12 +536,26 @@ function pairBands(
   const runs = Math.min(PAIR_SAMPLE_MAX, Math.max(PAIR_SAMPLE_MIN, n >>> 4)) >>> 4;
   const stride = Math.floor(n / runs); // ≥ 16 (n ≥ BAND_MIN)
   const hists = arena.trimSample(x0, x1, b, runs, stride);
-  const S = runs * 16;
+  return bandsOf(arena, hists, runs * 16, n, k, PAIR_SD);
+}
+
+/**
+ * The bands of pairBands from the sample's histograms (S entries): the bins holding the sample
+ * ranks q·S ± sds standard deviations, whole bins.
+ */
+function bandsOf(
+  arena: SimdArena,
+  hists: readonly Uint32Array[],
+  S: number,
+  n: number,
+  k: number,
+  sds: number,
+): { lo: number[]; hi: number[] } {
   // in ascending order the threshold has rank n − k of n; in the sample about q·S
   const q = (n - k) / n;
   const sd = Math.sqrt(S * q * (1 - q)) + 1;
-  const rLo = Math.floor(q * S - PAIR_SD * sd);
-  const rHi = Math.ceil(q * S + PAIR_SD * sd);
+  const rLo = Math.floor(q * S - sds * sd);
+  const rHi = Math.ceil(q * S + sds * sd);
   const lo: number[] = [];
   const hi: number[] = [];
   for (const h of hists) {
@@ -659,6 +674,153 @@ export function planTrimPair(x0: Float32Array, x1: Float32Array, b: Float32Array
     }
     return planFromBand(above, band, at, k, lo[i]!, hi[i]!) ?? planTrim(x, b, k);
   });
+}
+
+/**
+ * planTrimPair while the tensor is read, slice by slice, so that the band pass finds each slice in
+ * the CPU's cache instead of making another trip through main memory (on the VM this was built on,
+ * the pass over a whole tensor read earlier cost three times the pass over a slice just read).
+ * The slices are read in `order`, which spreads the first quarter of them over the tensor; their
+ * sample places the bands (as pairBands does for a whole tensor, twice as wide, since a few
+ * slices of rows are less random than runs spread everywhere); the slices are then band-passed
+ * as they arrive. When every slice is in, `plans` selects the thresholds, or, when a band
+ * overflowed or missed the threshold, plans the whole tensor with planTrimPair: exact either way.
+ */
+export class TrimPairLanding {
+  /** Slice indices in the order to read them. */
+  readonly order: number[];
+  private readonly slices: number;
+  private readonly sampleSlices: Set<number>;
+  private readonly landed: number[] = [];
+  private bands: { lo: number[]; hi: number[] } | null = null;
+  private readonly acc = { above: [0, 0], nb: [0, 0] };
+  /** Per band-passed slice: where its entries start in each model's band. */
+  private readonly segments: { slice: number; start: number[]; end: number[] }[] = [];
+  private failed = false;
+
+  constructor(
+    private readonly arena: SimdArena,
+    private readonly n: number,
+    private readonly k: number,
+    readonly sliceLen: number,
+  ) {
+    this.slices = Math.ceil(n / sliceLen);
+    this.order = spreadOrder(this.slices);
+    this.sampleSlices = new Set(this.order.slice(0, Math.max(2, Math.ceil(this.slices / 4))));
+  }
+
+  /**
+   * Slice `slice` of the three arrays (the whole tensor's) has been read. Once the last one has,
+   * the plans are made (and the arena's band scratch is free for the next tensor).
+   */
+  land(x0: Float32Array, x1: Float32Array, b: Float32Array, slice: number): void {
+    this.landed.push(slice);
+    if (!this.failed) {
+      if (this.bands !== null) this.pass(x0, x1, b, slice);
+      else if (this.landed.filter((s) => this.sampleSlices.has(s)).length === this.sampleSlices.size) {
+        this.bands = this.sampleBands(x0, x1, b);
+        for (const s of this.landed) this.pass(x0, x1, b, s);
+      }
+    }
+    if (this.landed.length === this.slices) this.result = this.select(x0, x1, b);
+  }
+
+  /** The two models' plans (every slice must have landed). */
+  plans(): TrimPlan[] {
+    if (this.result === null) throw new Error('trim plan: not every slice has landed');
+    return this.result;
+  }
+
+  private result: TrimPlan[] | null = null;
+
+  private select(x0: Float32Array, x1: Float32Array, b: Float32Array): TrimPlan[] {
+    const { bands, acc } = this;
+    if (this.failed || bands === null || this.landed.length < this.slices)
+      return planTrimPair(x0, x1, b, this.k);
+    // segments in index order, for the tie's position
+    const segs = [...this.segments].sort((p, q) => p.slice - q.slice);
+    const plans: TrimPlan[] = [];
+    for (let i = 0; i < 2; i++) {
+      const above = acc.above[i]!;
+      const { band, at } = this.arena.bandEntries(i, 0, acc.nb[i]!);
+      if (above >= this.k || above + band.length < this.k) return planTrimPair(x0, x1, b, this.k);
+      const sel = this.arena.bandSelect(band, this.k - above, bands.lo[i]!, bands.hi[i]!);
+      if (sel === null) return planTrimPair(x0, x1, b, this.k);
+      const tiesToKeep = this.k - above - sel.above;
+      let nth = tiesToKeep;
+      let lastTie = -1;
+      for (const seg of segs) {
+        const pos = this.arena.nthEqual(band.subarray(seg.start[i], seg.end[i]), sel.bits, nth);
+        if (pos >= 0) {
+          lastTie = at[seg.start[i]! + pos]!;
+          break;
+        }
+        nth -= -1 - pos; // the segment's equal entries
+      }
+      if (lastTie < 0) throw new Error('trim plan: fewer ties than counted');
+      plans.push({ thresholdBits: sel.bits, tiesToKeep, lastTie });
+    }
+    return plans;
+  }
+
+  private range(slice: number): [number, number] {
+    const off = slice * this.sliceLen;
+    return [off, Math.min(this.sliceLen, this.n - off)];
+  }
+
+  /** Bands from the sample slices: runs of 16 spread over each (every 16th run of the slice). */
+  private sampleBands(x0: Float32Array, x1: Float32Array, b: Float32Array): { lo: number[]; hi: number[] } {
+    let hists: Uint32Array[] = [];
+    let S = 0;
+    let add = false;
+    for (const s of this.sampleSlices) {
+      const [off, len] = this.range(s);
+      const runs = len >>> 7; // an eighth of the slice
+      if (runs === 0) continue;
+      const v = (a: Float32Array) => a.subarray(off, off + len);
+      hists = this.arena.trimSample(v(x0), v(x1), v(b), runs, Math.floor(len / runs), add);
+      add = true;
+      S += runs * 16;
+    }
+    return bandsOf(this.arena, hists, S, this.n, this.k, 2 * PAIR_SD);
+  }
+
+  /** The band pass over one slice, its entries appended to the bands. */
+  private pass(x0: Float32Array, x1: Float32Array, b: Float32Array, slice: number): void {
+    const { bands, acc } = this;
+    const [off, len] = this.range(slice);
+    const start = [...acc.nb];
+    const done = this.arena.trimBandRange(x0, x1, b, off, len, bands!.lo, bands!.hi, acc);
+    if (done < 0) {
+      this.failed = true;
+      return;
+    }
+    if (done < len) {
+      // the slice's last few entries (the kernel does four at a time), appended in place
+      [x0, x1].forEach((x, i) => {
+        const tail = bandTail(x.subarray(0, off + len), b, off + done, bands!.lo[i]!, bands!.hi[i]!);
+        acc.above[i]! += tail.above;
+        const { band, at } = this.arena.bandEntries(i, acc.nb[i]!, acc.nb[i]! + tail.band.length);
+        band.set(tail.band);
+        at.set(tail.at);
+        acc.nb[i]! += tail.band.length;
+      });
+    }
+    this.segments.push({ slice, start, end: [...acc.nb] });
+  }
+}
+
+/** 0..count − 1 in an order whose every prefix spreads over the range (bit-reversed). */
+function spreadOrder(count: number): number[] {
+  let bits = 0;
+  while (1 << bits < count) bits++;
+  const out: number[] = [];
+  for (let i = 0; i < 1 << bits; i++) {
+    let r = 0;
+    for (let j = 0; j < bits; j++) r |= ((i >>> j) & 1) << (bits - 1 - j);
+    if (r < count) out.push(r);
+  }
+  return out;
 }
 
 /** The bit pattern of +∞ (every NaN pattern is above it). */

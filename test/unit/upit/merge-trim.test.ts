@@ -8,7 +8,13 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src-main/common/rng.js';
 import { SimdArena, TRIM_BINS } from '../../../src-main/upit/merge/simd.js';
-import { CHUNK, planTrimPair, trimCount, type TrimPlan } from '../../../src-main/upit/merge/sparsify.js';
+import {
+  CHUNK,
+  planTrimPair,
+  TrimPairLanding,
+  trimCount,
+  type TrimPlan,
+} from '../../../src-main/upit/merge/sparsify.js';
 import { bits } from './helpers.js';
 
 /** The plan by sorting every |δ| (float32 bits, as the trim defines them). */
@@ -128,4 +134,34 @@ describe('SimdArena.acquire', () => {
     expect(SimdArena.acquire(1 << 16, { ...scratch, rangeMaskWords: 16 })).not.toBe(a);
     expect(SimdArena.acquire(1 << 16, scratch)).toBe(a);
   });
+});
+
+describe('TrimPairLanding', () => {
+  const shapes: [Shape, number, number][] = [
+    ['continuous', 300_001, 65_536],
+    ['grid', 200_003, 32_768],
+    ['zeros', 100_002, 16_384],
+    ['misleading', 300_001, 65_536],
+  ];
+  it.each(shapes)(
+    'plans slice by slice, in any arrival order, the sorted plans of both models (%s δ, n = %i)',
+    (shape, n, sliceLen) => {
+      const given = inputs(n + 7, n, shape);
+      const simd = inArena(given.base, given.x0, given.x1);
+      for (const density of [1e-9, 0.05, 0.2, 0.7, (n - 1) / n]) {
+        const k = trimCount(n, density);
+        if (k >= n) continue;
+        const want = [sortedPlan(given.x0, given.base, k), sortedPlan(given.x1, given.base, k)];
+        for (const reversed of [false, true]) {
+          const planner = new TrimPairLanding(simd.arena, n, k, sliceLen);
+          expect([...planner.order].sort((a, b) => a - b)).toEqual([
+            ...Array(Math.ceil(n / sliceLen)).keys(),
+          ]);
+          const order = reversed ? [...planner.order].reverse() : planner.order;
+          for (const slice of order) planner.land(simd.x0, simd.x1, simd.base, slice);
+          expect(planner.plans(), `density ${density}${reversed ? ', reversed' : ''}`).toEqual(want);
+        }
+      }
+    },
+  );
 });

@@ -676,7 +676,7 @@
   ;; planTrimPair's pass: for the elements 0..n (rounded down to a multiple of 4) of two task
   ;; vectors, with a_i the bit pattern of |f32(x_i − b)| (as in trimsample2; NaN patterns are the
   ;; largest), counts the a_i above hi_i and appends the a_i in [lo_i, hi_i] to band_i, their
-  ;; indices to at_i, in index order. No branch on the data: the first loop notes every group of
+  ;; indices (plus idxBase) to at_i, in index order. No branch on the data: the first loop notes every group of
   ;; four with an entry in either band (its index always stored, the count advanced by 0 or 1), the
   ;; second packs those groups' band entries forward through the compress table. Writes above0,
   ;; above1, nb0, nb1 as i32 at res; returns the elements done, or -1 when a band or the list of
@@ -685,6 +685,7 @@
     (param $x0 i32) (param $x1 i32) (param $b i32) (param $n i32)
     (param $lo0 i32) (param $hi0 i32) (param $lo1 i32) (param $hi1 i32)
     (param $band0 i32) (param $at0 i32) (param $band1 i32) (param $at1 i32) (param $list i32) (param $cap i32) (param $res i32)
+    (param $idxBase i32)
     (result i32)
     (local $o i32) (local $t i32) (local $end i32) (local $m i32) (local $nb0 i32) (local $nb1 i32) (local $cnt i32) (local $j i32)
     (local $a0 v128) (local $a1 v128) (local $a v128) (local $ctrl v128) (local $idx v128)
@@ -719,7 +720,8 @@
       (loop $g
         (br_if $done2 (i32.ge_u (local.get $j) (local.get $cnt)))
         (local.set $o (i32.load (i32.add (local.get $list) (i32.shl (local.get $j) (i32.const 2)))))
-        (local.set $idx (i32x4.add (i32x4.splat (i32.shr_u (local.get $o) (i32.const 2))) (v128.const i32x4 0 1 2 3)))
+        (local.set $idx (i32x4.add (i32x4.splat (i32.add (local.get $idxBase) (i32.shr_u (local.get $o) (i32.const 2))))
+          (v128.const i32x4 0 1 2 3)))
           (local.set $a (v128.and (f32x4.sub (v128.load (i32.add (local.get $x0) (local.get $o))) (v128.load (i32.add (local.get $b) (local.get $o)))) (local.get $abs)))
           (local.set $m (i32x4.bitmask (i32x4.le_u (i32x4.sub (local.get $a) (local.get $vlo0)) (local.get $vw0))))
           (if (i32.gt_u (local.get $nb0) (local.get $cap)) (then (return (i32.const -1))))
@@ -943,19 +945,20 @@
     (i32.store (local.get $res) (local.get $above))
     (i32.add (local.get $lo) (i32.or (i32.shl (local.get $bin) (local.get $shift)) (local.get $sub))))
 
-  ;; The index of the nth (1-based) entry of band[0..n) equal to bits, or -1.
+  ;; The index of the nth (1-based) entry of band[0..n) equal to bits; when there are fewer, -1
+  ;; minus how many there are.
   (func (export "nthequal") (param $band i32) (param $n i32) (param $bits i32) (param $nth i32) (result i32)
-    (local $t i32)
+    (local $t i32) (local $seen i32)
     (block $none
       (loop $l
         (br_if $none (i32.ge_u (local.get $t) (local.get $n)))
         (if (i32.eq (i32.load (i32.add (local.get $band) (i32.shl (local.get $t) (i32.const 2)))) (local.get $bits))
           (then
-            (local.set $nth (i32.sub (local.get $nth) (i32.const 1)))
-            (if (i32.eqz (local.get $nth)) (then (return (local.get $t))))))
+            (local.set $seen (i32.add (local.get $seen) (i32.const 1)))
+            (if (i32.eq (local.get $seen) (local.get $nth)) (then (return (local.get $t))))))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $l)))
-    (i32.const -1))
+    (i32.sub (i32.const -1) (local.get $seen)))
 
   ;; hist[0..n) = 0, four at a time (n is a multiple of 4 or less than 4 here: 4096 or a power of two).
   (func $zero (param $p i32) (param $n i32)
