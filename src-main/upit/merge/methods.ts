@@ -139,6 +139,8 @@ export interface MergeMethod {
     numel: number,
     arena: SimdArena | null,
     sliceLen: number,
+    /** Which of the arena's range mask pairs is this tensor's until it is merged. */
+    set: number,
   ): LandingMerge | null;
 }
 
@@ -319,6 +321,7 @@ function producers(
   ctx: TensorContext,
   how: Sparsify,
   plans?: readonly TrimPlan[],
+  l1?: L1Drawn,
 ): Producer[] {
   const prs = w.map((wi, i) => {
     const pr: Producer = { coef: wi, mask: null, trim: null, stored: null };
@@ -341,10 +344,13 @@ function producers(
   }
   if (how === 'dare' && p.rescale === 'l1') {
     const streams = prs.map((pr) => pr.mask!);
-    // two models in an arena: draw the masks once, for the sums and for the merge
-    const masks = rangeKeeps(prs, arenaOf(base, ...models), base.length, true);
+    // two models in an arena: draw the masks once, for the sums and for the merge (or as the
+    // tensor was read, see dareL1Landing)
+    const masks = l1?.masks ?? rangeKeeps(prs, arenaOf(base, ...models), base.length, true);
+    const drawn = l1 !== undefined ? l1FactorsOfSums(l1.sums) : null;
     const f =
-      (masks !== null ? dareL1FactorsOfMasks(models, base, masks) : null) ??
+      drawn ??
+      (masks !== null && l1 === undefined ? dareL1FactorsOfMasks(models, base, masks) : null) ??
       dareL1Factors(models, base, streams);
     prs.forEach((pr, i) => {
       pr.coef = w[i]! * f[i]!;
@@ -352,6 +358,19 @@ function producers(
     });
   }
   return prs;
+}
+
+/** Two models' DARE masks of a whole tensor and their L1 sums (all0, all1, kept0, kept1), drawn as it was read. */
+interface L1Drawn {
+  sums: Float64Array;
+  masks: Uint32Array[];
+}
+
+/** dareL1Factors from the SIMD sums, or null when they are not finite (the loops' sums then differ). */
+function l1FactorsOfSums(sums: Float64Array): number[] | null {
+  const [all0, all1, kept0, kept1] = sums as unknown as [number, number, number, number];
+  if (!Number.isFinite(all0) || !Number.isFinite(all1)) return null;
+  return [kept0 > 0 ? all0 / kept0 : 0, kept1 > 0 ? all1 / kept1 : 0];
 }
 
 /** Keep mask of elements off..off+len for one model (all ones without sparsification). */
@@ -450,11 +469,12 @@ function sumSetup(
   p: MergeParams,
   ctx: TensorContext,
   how: Sparsify,
+  l1?: L1Drawn,
 ): SumState {
   const wsum = w.reduce((a, b) => a + b, 0);
   if (p.normalize && wsum === 0) throw new UserError('merge weights sum to 0: cannot normalize');
   const scale = p.normalize ? p.lambda / wsum : p.lambda;
-  return { prs: producers(base, models, w, p, ctx, how), scale, how };
+  return { prs: producers(base, models, w, p, ctx, how, undefined, l1), scale, how };
 }
 
 /** sumMerge over the tensor's next base.length elements (the mask streams continue). */
@@ -999,9 +1019,10 @@ function tiesSetup(
   ctx: TensorContext,
   how: Sparsify,
   plans?: readonly TrimPlan[],
+  l1?: L1Drawn,
 ): TiesState {
   const m = w.length;
-  const prs = producers(base, models, w, p, ctx, how, plans);
+  const prs = producers(base, models, w, p, ctx, how, plans, l1);
   const scratch: TiesScratch = {
     d: new Float64Array(m * CHUNK),
     sgn: new Float64Array(CHUNK),
@@ -1196,6 +1217,41 @@ function tiesLanding(
   };
 }
 
+/**
+ * DARE's LandingMerge with the L1 rescale: both models' masks drawn and their L1 sums taken slice
+ * by slice (in order: the sums run in index order) as the tensor is read, into the arena's range
+ * mask pair `set` (this tensor's until merged); then the merge with those factors and masks.
+ */
+function dareL1Landing(how: 'sum' | 'ties'): MergeMethod['landing'] {
+  return (p, ctx, m, n, arena, sliceLen, set) => {
+    if (p.rescale !== 'l1' || m !== 2 || arena === null) return null;
+    const masks = arena.rangeMasks(maskWords(n), set);
+    if (masks === null) return null;
+    const [k0, k1] = masks as [Uint32Array, Uint32Array];
+    const draws = [0, 1].map((i) => MaskStream.forTensor(ctx.seed, i, ctx.name, p.drop));
+    const sums = new Float64Array(4);
+    return {
+      sliceLen,
+      order: Array.from({ length: Math.ceil(n / sliceLen) }, (_, i) => i),
+      land: (base, models, slice) => {
+        const off = slice * sliceLen;
+        const len = Math.min(sliceLen, n - off);
+        const [m0, m1] = [k0.subarray(off >>> 5), k1.subarray(off >>> 5)];
+        draws[0]!.fillBits(m0, len);
+        draws[1]!.fillBits(m1, len);
+        arena.l1Sums(m0, m1, models[0]!, models[1]!, base, off, len, sums);
+      },
+      merge: (base, models, out) => {
+        const w = checkInputs(base, models, p, ctx);
+        const o = outputFor(base, out, ctx);
+        const l1 = { sums, masks };
+        if (how === 'sum') sumRange(sumSetup(base, models, w, p, ctx, 'dare', l1), base, models, o);
+        else tiesRange(tiesSetup(base, models, w, p, ctx, 'dare', undefined, l1), base, models, o);
+      },
+    };
+  };
+}
+
 /** No data is needed to set up these sparsifiers (no magnitude trim, no L1 rescale). */
 const NO_DATA = new Float32Array(0);
 
@@ -1246,6 +1302,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     [P_WEIGHTS, P_DROP, P_RESCALE, P_LAMBDA, normalizeSpec(false, 'divide by Σ w_i')],
     (b, ms, p, c, o) => sumMerge(b, ms, p, c, 'dare', o),
     (p, c, m) => sumBlocks(p, c, m, 'dare'),
+    dareL1Landing('sum'),
   ),
   dare_ties: method(
     'dare_ties',
@@ -1254,6 +1311,7 @@ export const MERGE_METHODS: Readonly<Record<MergeMethodName, MergeMethod>> = {
     [P_WEIGHTS, P_DROP, P_RESCALE, P_LAMBDA, normalizeSpec(false, 'divide by Σ of agreeing weights')],
     (b, ms, p, c, o) => tiesMerge(b, ms, p, c, 'dare', o),
     (p, c, m) => tiesBlocks(p, c, m, 'dare'),
+    dareL1Landing('ties'),
   ),
 };
 

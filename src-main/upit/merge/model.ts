@@ -363,7 +363,7 @@ class Pipeline {
   private landChain: Promise<unknown> = Promise.resolve();
 
   /** The method's LandingMerge for a whole-tensor job on this thread whose inputs are F32, or null. */
-  private landingOf(job: Job, set: InputSet): LandingMerge | null {
+  private landingOf(job: Job, set: InputSet, index: number): LandingMerge | null {
     if (!this.sliced || !job.merged || this.workers !== null || job.len !== job.numel) return null;
     const ctx = { name: job.name, seed: this.seed };
     return this.method.landing(
@@ -373,6 +373,7 @@ class Pipeline {
       job.numel,
       arenaOf(set.base),
       STREAM_BLOCK,
+      index,
     );
   }
 
@@ -401,7 +402,7 @@ class Pipeline {
     const inputFree = j >= ni ? this.consumed[j - ni]! : Promise.resolve();
     const outFree = j >= no ? this.written[j - no]!.done : Promise.resolve();
     const set = this.inputs[j % ni]!;
-    const landing = this.landingOf(job, set);
+    const landing = this.landingOf(job, set, j % ni);
     const readInto = async (off: number, len: number) => {
       const view = (b: Float32Array) => b.subarray(off, off + len);
       const whole = off === 0 && len === job.numel;
@@ -669,8 +670,10 @@ export async function mergeModels(opts: MergeModelsOptions): Promise<MergeRecipe
         maskWords: CHUNK >>> 5,
         // TIES plans each model's trim in a band of |δ| (a percent or two of a tensor)
         bandElements: method.name === 'ties' ? Math.ceil(largest / 8) + 1024 : 0,
-        // DARE draws the masks of a whole block or tensor at once (one kernel call over it)
+        // DARE draws the masks of a whole block or tensor at once (one kernel call over it); with
+        // the L1 rescale, as each tensor is read, one pair per input set
         rangeMaskWords: method.random ? maskWords(bufferElements) : 0,
+        rangeMaskSets: stream ? 1 : slots,
       };
       const bytes = SimdArena.bytesFor(...new Array<number>(slots * (m + 2)).fill(bufferElements));
       const arena = workers === null ? SimdArena.acquire(bytes, scratch) : null;

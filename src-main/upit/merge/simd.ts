@@ -114,6 +114,8 @@ export interface ArenaScratch {
   bandElements: number;
   /** Words of each of the two range-wide mask buffers (`rangeMasks`), 0 for none. */
   rangeMaskWords?: number;
+  /** How many such pairs (`rangeMasks`' set), default 1. */
+  rangeMaskSets?: number;
 }
 
 /** Kernel parameters of a two-model TIES merge (see methods.ts, tiesKernelParams). */
@@ -215,7 +217,8 @@ export class SimdArena {
     arenas.set(this.buffer, this);
     this.maskScratch = [this.u32(scratch.maskWords), this.u32(scratch.maskWords)];
     const wide = scratch.rangeMaskWords ?? 0;
-    this.rangeMaskBuffers = wide === 0 ? [] : [this.u32(wide), this.u32(wide)];
+    const pairs = wide === 0 ? 0 : (scratch.rangeMaskSets ?? 1);
+    this.rangeMaskBuffers = Array.from({ length: 2 * pairs }, () => this.u32(wide));
     const cap = scratch.bandElements;
     this.trim =
       cap === 0
@@ -256,7 +259,8 @@ export class SimdArena {
         ? []
         : [TRIM_BINS, TRIM_BINS, ...new Array<number>(5).fill(scratch.bandElements + 4)];
     const wide = scratch.rangeMaskWords ?? 0;
-    const extra = SimdArena.bytesFor(scratch.maskWords, scratch.maskWords, wide, wide, ...band);
+    const masks = new Array<number>(2 * (wide === 0 ? 0 : (scratch.rangeMaskSets ?? 1))).fill(wide);
+    const extra = SimdArena.bytesFor(scratch.maskWords, scratch.maskWords, ...masks, ...band);
     const pages = Math.ceil((bytes + extra + RESERVED) / PAGE);
     if (pages > MAX_PAGES) return null;
     try {
@@ -329,9 +333,12 @@ export class SimdArena {
     return elements.reduce((a, n) => a + Math.ceil((n * 4) / 16) * 16, 0);
   }
 
-  /** Two mask buffers of at least `words` words each (views of this arena), or null when it has none that large. */
-  rangeMasks(words: number): Uint32Array[] | null {
-    const [a, b] = this.rangeMaskBuffers;
+  /**
+   * Two mask buffers of at least `words` words each (views of this arena; pair `set` of the
+   * rangeMaskSets), or null when it has none that large.
+   */
+  rangeMasks(words: number, set = 0): Uint32Array[] | null {
+    const [a, b] = this.rangeMaskBuffers.slice(2 * set, 2 * set + 2);
     return a !== undefined && b !== undefined && a.length >= words ? [a, b] : null;
   }
 

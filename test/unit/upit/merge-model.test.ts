@@ -391,7 +391,7 @@ describe('mergeModels', () => {
     const root = tempDir();
     // tensors long enough for the SIMD trim planner and a range's DARE masks, odd lengths, in two shards
     const sizes: [string, number][] = [
-      ['a', 200_003],
+      ['a', 600_011], // three slices of a tensor read as it is merged (MergeMethod.landing)
       ['b', 131_077],
       ['c', 70_001],
     ];
