@@ -153,7 +153,8 @@ export interface LandingMerge {
   sliceLen: number;
   order: readonly number[];
   land(base: Float32Array, models: readonly Float32Array[], slice: number): void;
-  merge(base: Float32Array, models: readonly Float32Array[], out: Float32Array): void;
+  /** Merges slice by slice, yielding after each (the caller lets other work run in between). */
+  merge(base: Float32Array, models: readonly Float32Array[], out: Float32Array): Generator<void, void>;
 }
 
 /** A tensor merged block by block (see MergeMethod.blocks). */
@@ -483,10 +484,18 @@ function sumRange(
   base: Float32Array,
   models: readonly Float32Array[],
   out: Float32Array,
+  from = 0,
+  to = base.length,
 ): void {
   const { prs, scale, how } = st;
   const n = base.length;
   const m = models.length;
+  if (from !== 0 || to !== n) {
+    // part of a tensor whose masks are all drawn (dareL1Landing's merge)
+    const [k0, k1] = prs.map((pr) => pr.stored!.subarray(from >>> 5)) as [Uint32Array, Uint32Array];
+    sumPair(k0, prs[0]!.coef, models[0]!, k1, prs[1]!.coef, models[1]!, base, from, to - from, out, scale);
+    return;
+  }
   if (m === 2 && how === 'none') {
     // no masks: one loop over the whole tensor (no chunk bookkeeping, no all-ones mask to read)
     sumPairDense(prs[0]!.coef, models[0]!, prs[1]!.coef, models[1]!, base, 0, n, out, scale);
@@ -1043,10 +1052,12 @@ function tiesRange(
   base: Float32Array,
   models: readonly Float32Array[],
   out: Float32Array,
+  from = 0,
+  to = base.length,
 ): void {
   const { w, p, prs, fast, div, scratch } = st;
   const m = models.length;
-  const n = base.length;
+  const n = to; // (a part of the tensor only with masks drawn or trims: stateless by index)
   const arena = arenaOf(base, out, ...models);
   const bits = maskScratch(arena, m);
   const ks: Uint32Array[] = [];
@@ -1058,18 +1069,23 @@ function tiesRange(
   // the fast kernels over the whole range at once (chunk by chunk below only when some value is
   // not finite, so that the reference kernel redoes just those chunks): the trim decided in the
   // kernel, or the DARE masks of the range drawn at once
-  if (trimFast && tiesPairTrimRange(tr0, p0!.coef, x0, tr1, p1!.coef, x1, base, 0, n, out, div)) return;
-  const wide = fast && !trimFast ? rangeKeeps(prs, arena, n) : null;
-  if (wide !== null && tiesPairFast(wide[0]!, p0!.coef, x0, wide[1]!, p1!.coef, x1, base, 0, n, out, div))
+  if (trimFast && tiesPairTrimRange(tr0, p0!.coef, x0, tr1, p1!.coef, x1, base, from, n - from, out, div))
     return;
-  for (let off = 0; off < n; off += CHUNK) {
+  const drawn = fast && !trimFast ? rangeKeeps(prs, arena, n) : null;
+  const wide = drawn?.map((k) => k.subarray(from >>> 5)) ?? null;
+  if (
+    wide !== null &&
+    tiesPairFast(wide[0]!, p0!.coef, x0, wide[1]!, p1!.coef, x1, base, from, n - from, out, div)
+  )
+    return;
+  for (let off = from; off < n; off += CHUNK) {
     const len = Math.min(CHUNK, n - off);
     // the fast kernels return false on a chunk with a value that is not finite: rerun it exactly
     if (trimFast) {
       if (tiesPairTrimRange(tr0, p0!.coef, x0, tr1, p1!.coef, x1, base, off, len, out, div)) continue;
     }
     for (let i = 0; i < m; i++)
-      ks[i] = wide?.[i]?.subarray(off >>> 5) ?? keepBits(prs[i]!, models[i]!, base, off, len, bits[i]!);
+      ks[i] = drawn?.[i]?.subarray(off >>> 5) ?? keepBits(prs[i]!, models[i]!, base, off, len, bits[i]!);
     if (fast && !trimFast) {
       const [k0, k1] = ks as [Uint32Array, Uint32Array];
       if (tiesPairFast(k0, p0!.coef, x0, k1, p1!.coef, x1, base, off, len, out, div)) continue;
@@ -1205,14 +1221,14 @@ function tiesLanding(
     sliceLen,
     order: planner.order,
     land: (base, models, slice) => planner.land(models[0]!, models[1]!, base, slice),
-    merge: (base, models, out) => {
+    *merge(base, models, out) {
       const w = checkInputs(base, models, p, ctx);
-      tiesRange(
-        tiesSetup(base, models, w, p, ctx, 'trim', planner.plans()),
-        base,
-        models,
-        outputFor(base, out, ctx),
-      );
+      const st = tiesSetup(base, models, w, p, ctx, 'trim', planner.plans());
+      const o = outputFor(base, out, ctx);
+      for (let off = 0; off < n; off += sliceLen) {
+        tiesRange(st, base, models, o, off, Math.min(n, off + sliceLen));
+        yield;
+      }
     },
   };
 }
@@ -1241,12 +1257,18 @@ function dareL1Landing(how: 'sum' | 'ties'): MergeMethod['landing'] {
         draws[1]!.fillBits(m1, len);
         arena.l1Sums(m0, m1, models[0]!, models[1]!, base, off, len, sums);
       },
-      merge: (base, models, out) => {
+      *merge(base, models, out) {
         const w = checkInputs(base, models, p, ctx);
         const o = outputFor(base, out, ctx);
         const l1 = { sums, masks };
-        if (how === 'sum') sumRange(sumSetup(base, models, w, p, ctx, 'dare', l1), base, models, o);
-        else tiesRange(tiesSetup(base, models, w, p, ctx, 'dare', undefined, l1), base, models, o);
+        const sum = how === 'sum' ? sumSetup(base, models, w, p, ctx, 'dare', l1) : null;
+        const ties = how === 'ties' ? tiesSetup(base, models, w, p, ctx, 'dare', undefined, l1) : null;
+        for (let off = 0; off < n; off += sliceLen) {
+          const to = Math.min(n, off + sliceLen);
+          if (sum !== null) sumRange(sum, base, models, o, off, to);
+          else tiesRange(ties!, base, models, o, off, to);
+          yield;
+        }
       },
     };
   };

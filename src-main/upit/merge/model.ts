@@ -435,7 +435,9 @@ class Pipeline {
       merged = Promise.all([read, outFree]).then(() => this.mergeOnWorker(job, set, j % no));
     } else {
       // on this thread, in job order (a tensor's blocks continue its mask streams)
-      merged = Promise.all([read, outFree, this.chain]).then(() => this.mergeHere(job, set, j % no, landing));
+      merged = Promise.all([read, outFree, this.chain]).then(() =>
+        landing !== null ? this.mergeLanding(job, set, j % no, landing) : this.mergeHere(job, set, j % no),
+      );
       this.chain = merged.catch(() => undefined);
     }
     merged = merged.then((out) => {
@@ -461,15 +463,27 @@ class Pipeline {
     if (job.merged) this.modelReaders.forEach((r, i) => r.check(job.name, job.off, view(set.models[i]!)));
   }
 
-  private mergeHere(job: Job, set: InputSet, o: number, landing: LandingMerge | null): Float32Array {
+  /**
+   * A LandingMerge's merge, a slice at a time, letting the event loop run in between: the next
+   * tensor's slices are then handed to the method as they arrive, while they are in cache.
+   */
+  private async mergeLanding(
+    job: Job,
+    set: InputSet,
+    o: number,
+    landing: LandingMerge,
+  ): Promise<Float32Array> {
+    const view = (b: Float32Array) => b.subarray(0, job.len);
+    const out = view(this.outs[o]!);
+    for (const _ of landing.merge(view(set.base), set.models.map(view), out)) await nextTurn();
+    return out;
+  }
+
+  private mergeHere(job: Job, set: InputSet, o: number): Float32Array {
     const view = (b: Float32Array) => b.subarray(0, job.len);
     const out = view(this.outs[o]!);
     if (!job.merged) {
       out.set(view(set.base)); // copied from the base (the inputs are reused before the write)
-      return out;
-    }
-    if (landing !== null) {
-      landing.merge(view(set.base), set.models.map(view), out);
       return out;
     }
     const ctx = { name: job.name, seed: this.seed };
@@ -538,6 +552,11 @@ class Pipeline {
       await Promise.allSettled([...this.merged, ...writes]);
     }
   }
+}
+
+/** A turn of the event loop (I/O callbacks included). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Bytes written between two calls of startWriteback. */
