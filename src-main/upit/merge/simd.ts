@@ -283,6 +283,7 @@ export class SimdArena {
    * merge's are no longer used (it released the arena once nothing was in flight).
    */
   static acquire(bytes: number, scratch: ArenaScratch): SimdArena | null {
+    if (kernelModule() === null) return null; // (UPIT_MERGE_SIMD=0 holds for a released arena too)
     const key = `${bytes}/${JSON.stringify(scratch)}`;
     const kept = released;
     if (kept !== null && kept.key === key) {

@@ -133,6 +133,14 @@ describe('SimdArena.acquire', () => {
     expect(SimdArena.acquire(1 << 17, scratch)).not.toBe(a);
     expect(SimdArena.acquire(1 << 16, { ...scratch, rangeMaskWords: 16 })).not.toBe(a);
     expect(SimdArena.acquire(1 << 16, scratch)).toBe(a);
+    // and none at all with the kernels turned off
+    a.release();
+    process.env.UPIT_MERGE_SIMD = '0';
+    try {
+      expect(SimdArena.acquire(1 << 16, scratch)).toBeNull();
+    } finally {
+      delete process.env.UPIT_MERGE_SIMD;
+    }
   });
 });
 
