@@ -552,11 +552,6 @@ export class SimdArena {
     return len & ~3;
   }
 
-  /**
-   * tiesPairFast (masks k0, k1 with bit 0 = element off) or tiesPairTrimFast (`cuts`) over
-   * elements off..off+len rounded down to a multiple of 4. Returns how many it did, or -1 when
-   * some input is not finite (then the caller recomputes the range with the reference kernel).
-   */
   /** The kernels' shared TIES arguments, with the models in the kernel's order (see TiesKernelParams.swap). */
   private tiesArgs(
     c0: number,
