@@ -50,7 +50,7 @@ const BYTE_MARKER = {
 } as const;
 
 /** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards. */
-function byteLevelAlphabet(): string[] {
+export function byteLevelAlphabet(): string[] {
   const printable = (b: number) =>
     (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   const out: string[] = [];
@@ -255,11 +255,19 @@ const BYTE_TOKENIZER_CONFIG = {
   model_input_names: ['input_ids', 'attention_mask'],
 };
 
+/** The tokenizer_config.json content saved beside `tok`'s tokenizer.json, or null for none. */
+export function tokenizerConfigJson(tok: Tokenizer): Record<string, unknown> | null {
+  return tok instanceof ByteTokenizer
+    ? BYTE_TOKENIZER_CONFIG
+    : tok instanceof HfTokenizer
+      ? tok.config
+      : null;
+}
+
 /** Write `dir/tokenizer.json` (and tokenizer_config.json when there is one), atomically. */
 export function saveTokenizer(dir: string, tok: Tokenizer): void {
   fs.mkdirSync(dir, { recursive: true });
   writeFileAtomic(path.join(dir, TOKENIZER_FILE), JSON.stringify(tok.toJSON(), null, 2) + '\n');
-  const config =
-    tok instanceof ByteTokenizer ? BYTE_TOKENIZER_CONFIG : tok instanceof HfTokenizer ? tok.config : null;
+  const config = tokenizerConfigJson(tok);
   if (config) writeFileAtomic(path.join(dir, TOKENIZER_CONFIG_FILE), JSON.stringify(config, null, 2) + '\n');
 }

@@ -57,7 +57,8 @@ describe('upit inspect context', () => {
       sensitivity: number[];
       reach: number;
     };
-    expect(out.ids).toHaveLength(Buffer.byteLength(text)); // byte tokenizer: one token per byte
+    const ids = upit(['inspect', 'tokens', '--model', base, '--text', text]).stdout.trim().split(',');
+    expect(out.ids).toEqual(ids.map(Number)); // the model's own tokenizer
     expect(out.tokens.join('')).toBe(text);
     expect(out.sensitivity).toHaveLength(out.ids.length);
     expect(out.sensitivity.at(-2)).toBeGreaterThan(0); // the ':' before the final space matters

@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, microPretrainArgs, upit } from './cli-helpers.js';
 
@@ -217,6 +217,70 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     bad(['--mix', 'knowledge=1,facts=2'], /--mix: unknown name 'facts'/);
     bad(['--init', join(dir, 'nowhere')], /--init: .*nowhere does not exist/);
     bad(['--init', join(dir, 'ws')], /config\.json/);
+  });
+
+  it('learns a BPE from the corpus with --vocab, trains on it, and --init keeps it', () => {
+    const bpeOut = join(dir, 'bpe-model');
+    const r = upit([
+      'pretrain',
+      '--workspace',
+      ws,
+      ...microPretrainArgs(4),
+      '--vocab',
+      '300',
+      '--checkpoint-every',
+      '2',
+      '--out',
+      bpeOut,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = jsonLines(r.stdout);
+    expect(lines.some((l) => l['event'] === 'log' && /BPE of 300 tokens/.test(String(l['message'])))).toBe(
+      true,
+    );
+    const cfg = JSON.parse(readFileSync(join(bpeOut, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect([cfg['vocab_size'], cfg['pad_token_id'], cfg['bos_token_id'], cfg['eos_token_id']]).toEqual([
+      300, 256, 257, 258,
+    ]);
+    const tj = JSON.parse(readFileSync(join(bpeOut, 'tokenizer.json'), 'utf8')) as {
+      model: { merges: string[] };
+    };
+    expect(tj.model.merges).toHaveLength(300 - 259);
+    // frequent pieces of the corpus are single tokens now
+    const text = 'Q: What does this print?\nA: ';
+    const ids = upit(['inspect', 'tokens', '--model', bpeOut, '--text', text]).stdout.trim().split(',');
+    expect(ids.length).toBeLessThan(Buffer.byteLength(text));
+    expect(ids.every((v) => Number(v) < 300)).toBe(true);
+    // every checkpoint carries the tokenizer it was trained with
+    const run = (lines.find((l) => l['event'] === 'result') as { run: number }).run;
+    const shown = JSON.parse(upit(['show', String(run), '--workspace', ws, '--json']).stdout) as {
+      checkpoints: { path: string; tag: string }[];
+    };
+    for (const c of shown.checkpoints.filter((k) => k.tag === 'cadence'))
+      expect(readFileSync(join(ws, dirname(c.path), 'tokenizer.json'), 'utf8')).toBe(
+        readFileSync(join(bpeOut, 'tokenizer.json'), 'utf8'),
+      );
+    // continuing keeps the model's own tokenizer
+    const cont = upit(['pretrain', '--workspace', ws, ...microPretrainArgs(1), '--init', bpeOut]);
+    expect(cont.stderr).toBe('');
+    expect(cont.code).toBe(0);
+    const contModel = (jsonLines(cont.stdout).find((l) => l['event'] === 'result') as { model: string })
+      .model;
+    expect(readFileSync(join(contModel, 'tokenizer.json'), 'utf8')).toBe(
+      readFileSync(join(bpeOut, 'tokenizer.json'), 'utf8'),
+    );
+
+    for (const [args, message] of [
+      [['--vocab', '100'], /vocab: .*259/],
+      [['--vocab', '300', '--init', bpeOut], /vocab: cannot be combined with init/],
+    ] as const) {
+      const b = upit(['pretrain', '--workspace', join(dir, 'ws-bad-bpe'), ...microPretrainArgs(1), ...args]);
+      expect(b.code, b.stderr).not.toBe(0);
+      expect(b.stderr.trim().split('\n')).toHaveLength(1);
+      expect(b.stderr).toMatch(message);
+      expect(existsSync(join(dir, 'ws-bad-bpe', 'runs', '1'))).toBe(false);
+    }
   });
 
   it('rejects impossible options naming the field, and leaves nothing behind', () => {

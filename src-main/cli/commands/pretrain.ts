@@ -30,6 +30,7 @@ interface PretrainOpts {
   mix?: Partial<Record<CorpusKind, number>>;
   levels?: number[];
   init?: string;
+  vocab?: number;
   seed: number;
   dim: number;
   layers: number;
@@ -52,7 +53,9 @@ interface PretrainOpts {
 export function registerPretrain(program: Command): void {
   program
     .command('pretrain')
-    .description('pre-train a byte-level Llama from scratch (how the shipped base model was made)')
+    .description(
+      'pre-train a small Llama from scratch, byte-level or on a BPE learned from the corpus (how the shipped base model was made)',
+    )
     .addOption(workspaceOption())
     .addOption(backendOption())
     .addOption(jsonOption())
@@ -82,6 +85,11 @@ export function registerPretrain(program: Command): void {
     .option(
       '--init <dir>',
       'continue pre-training from this model directory (its architecture and weights; the model-shape options are ignored)',
+    )
+    .option(
+      '--vocab <n>',
+      "learn a byte-level BPE of N tokens from the corpus and train on it (default: bytes, vocab 256; with --init, that model's tokenizer)",
+      parseIntOption('--vocab'),
     )
     .option('--seed <n>', 'initialisation and data-order seed', parseIntOption('--seed'), 1)
     .option('--dim <n>', 'hidden size', parseIntOption('--dim'), 128)
@@ -123,6 +131,7 @@ export function registerPretrain(program: Command): void {
               }
             : { source: 'file', path: resolve(opts.corpus) },
         ...(opts.init !== undefined ? { init: resolve(opts.init) } : {}),
+        ...(opts.vocab !== undefined ? { vocab: opts.vocab } : {}),
         model: {
           hiddenSize: opts.dim,
           numLayers: opts.layers,

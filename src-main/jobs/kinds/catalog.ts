@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { JobKindInfo } from '../../contract/index.js';
+import { BPE_MAX_VOCAB, BPE_MIN_VOCAB } from '../../train/bpe.js';
 
 export interface JobKindSpec<S extends z.ZodType = z.ZodType> extends JobKindInfo {
   readonly config: S;
@@ -26,7 +27,7 @@ export type DemoConfig = z.output<typeof DemoConfig>;
 
 const BackendRequest = z.enum(['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']);
 
-/** Pre-train a small byte-level Llama from scratch (the embedded base model's recipe). */
+/** Pre-train a small Llama from scratch (the embedded base model's recipe): byte-level, or on a BPE learned from the corpus. */
 export const PretrainConfig = z
   .strictObject({
     backend: BackendRequest.default('auto'),
@@ -36,6 +37,11 @@ export const PretrainConfig = z
      * a random initialisation; `model` is then ignored. Optimizer state starts fresh.
      */
     init: z.string().min(1).optional(),
+    /**
+     * Learn a byte-level BPE of this many tokens from the corpus (train/bpe.ts) and train on it;
+     * absent: the byte tokenizer (vocab 256), or the `init` model's own tokenizer.
+     */
+    vocab: z.number().int().min(BPE_MIN_VOCAB).max(BPE_MAX_VOCAB).optional(),
     /** The embedded world's corpus (by suite seed and size) or a text file (documents separated by blank lines). */
     corpus: z
       .discriminatedUnion('source', [
@@ -124,6 +130,13 @@ export const PretrainConfig = z
         code: 'custom',
         path: ['seqLen'],
         message: `exceeds model.maxPositionEmbeddings (${m.maxPositionEmbeddings})`,
+      });
+    }
+    if (c.vocab !== undefined && c.init !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vocab'],
+        message: 'cannot be combined with init (the model continues with its own tokenizer)',
       });
     }
     if (c.corpus.source === 'embedded' && c.corpus.levels?.every((w) => w === 0)) {
@@ -389,7 +402,7 @@ export const JOB_KINDS = {
     kind: 'pretrain',
     title: 'Pre-train a base model',
     description:
-      'Pre-trains a small byte-level Llama from scratch on the embedded world corpus or a text file; ' +
+      'Pre-trains a small Llama from scratch (byte-level, or on a BPE learned from the corpus) on the embedded world corpus or a text file; ' +
       'checkpoints and the final Hugging Face-layout model go to the run folder.',
     createsRun: true,
     config: PretrainConfig,

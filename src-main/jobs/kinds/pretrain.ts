@@ -1,7 +1,8 @@
 /**
- * The `pretrain` job: a byte-level Llama trained from scratch, or further from a model directory
- * (`init`), on the embedded world's corpus (or a text file). This is how the shipped base model in
- * resources/ was made.
+ * The `pretrain` job: a small Llama trained from scratch, or further from a model directory
+ * (`init`), on the embedded world's corpus (or a text file). Its tokenizer is the byte tokenizer,
+ * a byte-level BPE learned from the corpus first (`vocab`), or the `init` model's own. This is how
+ * the shipped base model in resources/ was made.
  * Checkpoints go to `runs/<id>/checkpoints/`, the final Hugging Face-layout model to
  * `runs/<id>/model/`, and every checkpoint is recorded with its sha256 in the database.
  */
@@ -10,13 +11,21 @@ import { Rng } from '../../common/rng.js';
 import { UserError } from '../../common/errors.js';
 import { buildSuite } from '../../data/suite.js';
 import { readPretrainText } from '../../data/jsonl.js';
-import { ByteTokenizer } from '../../io/tokenizer.js';
+import {
+  ByteTokenizer,
+  TOKENIZER_CONFIG_FILE,
+  TOKENIZER_FILE,
+  loadTokenizer,
+  tokenizerConfigJson,
+  type Tokenizer,
+} from '../../io/tokenizer.js';
 import { makeLlamaConfig, llamaConfigJson, type LlamaConfig } from '../../model/config.js';
 import { initLlamaWeights } from '../../model/params.js';
 import type { HostTensor } from '../../io/host-tensor.js';
 import { loadModel, saveModel } from '../../model/load.js';
 import { useBackend } from '../../tensor/backend.js';
 import { packDocuments } from '../../train/batches.js';
+import { trainBpe } from '../../train/bpe.js';
 import { llamaTrainable } from '../../train/llama-trainable.js';
 import { train } from '../../train/trainer.js';
 import type { JobContext } from '../job-runner.js';
@@ -40,12 +49,12 @@ export function pretrainDocuments(config: PretrainConfig): string[] {
 }
 
 /**
- * The model `--init` continues from: a dense byte-level Llama whose context holds a window.
- * Its weights come back on the host, to become the trainable ones.
+ * The model `--init` continues from: a dense Llama whose context holds a window and whose
+ * embedding matches its tokenizer. Its weights come back on the host, to become the trainable ones.
  */
 async function initialModel(
   dir: string,
-  tok: ByteTokenizer,
+  tok: Tokenizer,
   seqLen: number,
 ): Promise<{ cfg: LlamaConfig; weights: Map<string, HostTensor> }> {
   const loaded = await loadModel(dir);
@@ -53,7 +62,7 @@ async function initialModel(
   const weights = new Map<string, HostTensor>();
   const problem =
     cfg.vocabSize !== tok.vocabSize
-      ? `vocab_size ${cfg.vocabSize} is not the byte tokenizer's ${tok.vocabSize} (pretrain continues byte-level models only)`
+      ? `vocab_size ${cfg.vocabSize} does not match its tokenizer's ${tok.vocabSize} tokens`
       : seqLen > cfg.maxPositionEmbeddings
         ? `max_position_embeddings ${cfg.maxPositionEmbeddings} is shorter than --seq-len ${seqLen}`
         : null;
@@ -66,17 +75,46 @@ async function initialModel(
   return { cfg, weights };
 }
 
+/** The byte tokenizer, a BPE learned from `docs` (`vocab`), or the `init` model's tokenizer. */
+function pretrainTokenizer(config: PretrainConfig, docs: readonly string[], ctx: JobContext): Tokenizer {
+  if (config.init !== undefined) return loadTokenizer(config.init);
+  if (config.vocab === undefined) return new ByteTokenizer();
+  const started = Date.now();
+  const tok = trainBpe(docs, config.vocab, (done, total) =>
+    ctx.progress({ phase: 'tokenizer', step: done, total }),
+  );
+  ctx.log(
+    `tokenizer: byte-level BPE of ${tok.vocabSize} tokens learned from the corpus in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return tok;
+}
+
+/** The tokenizer's files, written into every checkpoint so that each one loads as a model. */
+function tokenizerFiles(tok: Tokenizer): Record<string, string> {
+  const files: Record<string, string> = {
+    [TOKENIZER_FILE]: JSON.stringify(tok.toJSON(), null, 2) + '\n',
+  };
+  const config = tokenizerConfigJson(tok);
+  if (config) files[TOKENIZER_CONFIG_FILE] = JSON.stringify(config, null, 2) + '\n';
+  return files;
+}
+
 export async function runPretrain(config: PretrainConfig, ctx: JobContext): Promise<PretrainResult> {
   const choice = await useBackend(config.backend);
   ctx.log(`backend: ${choice.name} (${choice.detail})`);
   const { store, runId, dir: runDir } = runDirectory(ctx);
   store.setRunBackend(runId, choice.name);
 
-  const tok = new ByteTokenizer();
   const docs = pretrainDocuments(config);
+  const tok = pretrainTokenizer(config, docs, ctx);
+  const eos = tok.eosId;
+  if (eos === null)
+    throw new UserError(
+      `${join(config.init ?? '.', TOKENIZER_FILE)}: the tokenizer has no end-of-sequence token to separate documents`,
+    );
   const examples = packDocuments(
     docs.map((d) => tok.encode(d)),
-    { seqLen: config.seqLen, eos: tok.eosId },
+    { seqLen: config.seqLen, eos },
   );
   if (examples.length < config.batchSize) {
     throw new UserError(
@@ -132,7 +170,10 @@ export async function runPretrain(config: PretrainConfig, ctx: JobContext): Prom
           ? { checkpointEverySteps: config.checkpointEverySteps }
           : {}),
         ...(config.keepLast !== undefined ? { keepLast: config.keepLast } : {}),
-        checkpointFiles: { 'config.json': JSON.stringify(llamaConfigJson(cfg), null, 2) + '\n' },
+        checkpointFiles: {
+          'config.json': JSON.stringify(llamaConfigJson(cfg), null, 2) + '\n',
+          ...tokenizerFiles(tok),
+        },
       },
       {
         onStep: (s) => {
