@@ -18,7 +18,7 @@
 import { UserError } from '../common/errors.js';
 import { renderExample } from '../data/template.js';
 import type { EvalItem } from '../data/types.js';
-import type { Tokenizer } from '../io/tokenizer.js';
+import { addsBos, type Tokenizer } from '../io/tokenizer.js';
 import type { LlamaConfig } from '../model/config.js';
 import { llamaForward, type MlpHook } from '../model/llama.js';
 import type { MoeDispatch, MoeHookOptions, MoeSpec } from '../model/moe.js';
@@ -94,7 +94,7 @@ export async function routingAnalysis(
   const L = cfg.numLayers;
   const n = spec.numExperts;
   const k = spec.topK;
-  const addBos = opts.addBos ?? (tokenizer.kind === 'hf' && tokenizer.bosId !== null);
+  const addBos = opts.addBos ?? addsBos(tokenizer);
   const maxSeqLen = opts.maxSeqLen ?? cfg.maxPositionEmbeddings;
   if (!Number.isInteger(maxSeqLen) || maxSeqLen < 1)
     throw new RangeError(`routingAnalysis: maxSeqLen must be a positive integer, got ${maxSeqLen}`);

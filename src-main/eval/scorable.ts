@@ -7,7 +7,7 @@
  * not a Llama + hook can implement `Scorable` directly (`nllFromLogits` helps).
  */
 import { UserError } from '../common/errors.js';
-import type { Tokenizer } from '../io/tokenizer.js';
+import { addsBos, type Tokenizer } from '../io/tokenizer.js';
 import type { LlamaConfig } from '../model/config.js';
 import { greedyGenerate, type GenerateOptions } from '../model/generate.js';
 import { llamaForward, type MlpHook } from '../model/llama.js';
@@ -83,7 +83,7 @@ export function llamaScorable(model: LlamaHandle, opts: LlamaScorableOptions = {
       `the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${cfg.vocabSize}`,
     );
   }
-  const addBos = opts.addBos ?? (tokenizer.kind === 'hf' && tokenizer.bosId !== null);
+  const addBos = opts.addBos ?? addsBos(tokenizer);
   const maxSeqLen = opts.maxSeqLen ?? cfg.maxPositionEmbeddings;
   const stops = stopIds(cfg, tokenizer);
   // greedyGenerate stops on one id: the newline byte for byte models (their responses end there),

@@ -32,6 +32,15 @@ export interface Tokenizer {
   toJSON(): unknown;
 }
 
+/**
+ * Whether text fed to a model starts with BOS: for HF tokenizers that have one (as their models
+ * were trained), never for the byte tokenizer (its models are trained on documents separated by
+ * EOS only). Pre-training, instruction tuning, routing and evaluation all follow this rule.
+ */
+export function addsBos(tok: Tokenizer): boolean {
+  return tok.kind === 'hf' && tok.bosId !== null;
+}
+
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 

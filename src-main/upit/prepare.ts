@@ -16,7 +16,7 @@ import { UserError } from '../common/errors.js';
 import { renderExample } from '../data/template.js';
 import type { Example } from '../data/types.js';
 import type { HostTensor } from '../io/host-tensor.js';
-import type { Tokenizer } from '../io/tokenizer.js';
+import { addsBos, type Tokenizer } from '../io/tokenizer.js';
 import type { LlamaConfig } from '../model/config.js';
 import { initLora, type LoraSpec, type LoraState } from '../model/lora.js';
 import type { TokenizedExample } from '../train/batches.js';
@@ -85,7 +85,7 @@ export async function prepareExperts(
   if (examples.length === 0) throw new UserError('prepare: no training examples');
   if (!(opts.checkpointEvery > 0)) throw new UserError('prepare: checkpointEvery must be > 0 epochs');
   const tok = base.tokenizer;
-  const addBos = tok.kind === 'hf' && tok.bosId !== null;
+  const addBos = addsBos(tok);
   const tokenized = examples.map((e) => tokenizeExample(tok, e, addBos));
   const spec = opts.lora ?? { r: 8, alpha: 16, targets: ['gate_proj', 'up_proj', 'down_proj'] };
   const model = llamaTrainable(

@@ -28,7 +28,7 @@ import type { Example } from '../data/types.js';
 import { llamaScorable } from '../eval/scorable.js';
 import { perplexity } from '../eval/perplexity.js';
 import type { HostTensor } from '../io/host-tensor.js';
-import type { Tokenizer } from '../io/tokenizer.js';
+import { addsBos, type Tokenizer } from '../io/tokenizer.js';
 import type { LlamaConfig } from '../model/config.js';
 import { llamaForward, type MlpHook } from '../model/llama.js';
 import { disposeLora, loraState, peftTensorName, type LoraHost, type LoraSpec } from '../model/lora.js';
@@ -295,7 +295,7 @@ export async function pretrainRouter(
     throw new UserError(`route: lmWeight must be in [0, 1], got ${opts.lmWeight}`);
   if (!(opts.lr > 0) || !(opts.routerLr > 0)) throw new UserError('route: learning rates must be > 0');
   const { cfg, tokenizer } = base;
-  const addBos = tokenizer.kind === 'hf' && tokenizer.bosId !== null;
+  const addBos = addsBos(tokenizer);
   const tok = (xs: readonly Pick<Example, 'prompt' | 'response'>[]): TokenizedExample[] =>
     xs.map((x) => tokenizeExample(tokenizer, x, addBos));
   const pos = tok(positives);

@@ -45,7 +45,7 @@ import {
   type TrainResult,
 } from '../train/trainer.js';
 import type { Example } from '../data/types.js';
-import type { Tokenizer } from '../io/tokenizer.js';
+import { addsBos, type Tokenizer } from '../io/tokenizer.js';
 import type { ExpertWeights } from './route.js';
 import { tokenizeExample } from './prepare.js';
 import { UserError } from '../common/errors.js';
@@ -207,7 +207,7 @@ export async function upcycle<R>(
 ): Promise<R> {
   if (examples.length === 0) throw new UserError('upcycle: no training examples');
   const tok = base.tokenizer;
-  const addBos = tok.kind === 'hf' && tok.bosId !== null;
+  const addBos = addsBos(tok);
   const tokenized = examples.map((e) => tokenizeExample(tok, e, addBos));
   const model = moeTrainable(base.cfg, base.weights, moe.spec, moe.host, opts);
   try {

@@ -1,7 +1,8 @@
 /**
  * The `pretrain` job: a small Llama trained from scratch, or further from a model directory
  * (`init`), on the embedded world's corpus (or a text file). Its tokenizer is the byte tokenizer,
- * a byte-level BPE learned from the corpus first (`vocab`), or the `init` model's own. This is how
+ * a byte-level BPE learned from the corpus first (`vocab`), or the `init` model's own; documents
+ * are separated by EOS and, where the tokenizer has one (`addsBos`), start with BOS. This is how
  * the shipped base model in resources/ was made.
  * Checkpoints go to `runs/<id>/checkpoints/`, the final Hugging Face-layout model to
  * `runs/<id>/model/`, and every checkpoint is recorded with its sha256 in the database.
@@ -15,6 +16,7 @@ import {
   ByteTokenizer,
   TOKENIZER_CONFIG_FILE,
   TOKENIZER_FILE,
+  addsBos,
   loadTokenizer,
   tokenizerConfigJson,
   type Tokenizer,
@@ -112,8 +114,9 @@ export async function runPretrain(config: PretrainConfig, ctx: JobContext): Prom
     throw new UserError(
       `${join(config.init ?? '.', TOKENIZER_FILE)}: the tokenizer has no end-of-sequence token to separate documents`,
     );
+  const addBos = addsBos(tok);
   const examples = packDocuments(
-    docs.map((d) => tok.encode(d)),
+    docs.map((d) => tok.encode(d, { addBos })),
     { seqLen: config.seqLen, eos },
   );
   if (examples.length < config.batchSize) {

@@ -3,7 +3,13 @@ import path from 'node:path';
 import { Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src-main/common/errors.js';
-import { ByteTokenizer, HfTokenizer, loadTokenizer, saveTokenizer } from '../../../src-main/io/tokenizer.js';
+import {
+  ByteTokenizer,
+  HfTokenizer,
+  addsBos,
+  loadTokenizer,
+  saveTokenizer,
+} from '../../../src-main/io/tokenizer.js';
 import { FIXTURES, ls, tempDir } from './helpers.js';
 
 const TINY_BPE = path.join(FIXTURES, 'tiny-bpe');
@@ -100,6 +106,16 @@ describe('HF tokenizer (tokenizers.js)', () => {
     >;
     const t = new HfTokenizer(json, null);
     expect([t.bosId, t.eosId, t.padId]).toEqual([265, 266, 267]);
+  });
+
+  it('text starts with BOS for an HF tokenizer that has one, never for the byte tokenizer', () => {
+    expect(addsBos(tok)).toBe(true);
+    expect(addsBos(new ByteTokenizer())).toBe(false);
+    const json = JSON.parse(fs.readFileSync(path.join(TINY_BPE, 'tokenizer.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(addsBos(new HfTokenizer(json, { bos_token: null }))).toBe(false);
   });
 
   it('saves and loads back the same tokenizer', () => {
