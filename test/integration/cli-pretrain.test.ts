@@ -216,7 +216,7 @@ describe('upit pretrain → runs → show → generate, on a micro model', () =>
     bad(['--levels', '0,0,0,0,0'], /corpus\.levels: must have a positive weight/);
     bad(['--mix', 'knowledge=1,facts=2'], /--mix: unknown name 'facts'/);
     bad(['--init', join(dir, 'nowhere')], /--init: .*nowhere does not exist/);
-    bad(['--init', join(dir, 'ws')], /config\.json/);
+    bad(['--init', join(dir, 'ws')], /ws\/tokenizer\.json/); // not a model directory
   });
 
   it('learns a BPE from the corpus with --vocab, trains on it, and --init keeps it', () => {
