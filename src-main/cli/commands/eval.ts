@@ -1,11 +1,19 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../common/errors.js';
+import type { DomainName } from '../../data/types.js';
 import { EvalConfig } from '../../jobs/kinds/catalog.js';
 import type { EvalJobResult } from '../../jobs/kinds/eval.js';
 import { defaultWorkspaceDir } from '../../store/index.js';
 import { scoreTable } from '../format.js';
-import { backendOption, jsonOption, parseIntOption, parseJobConfig, workspaceOption } from './options.js';
+import {
+  difficultyOption,
+  backendOption,
+  jsonOption,
+  parseIntOption,
+  parseJobConfig,
+  workspaceOption,
+} from './options.js';
 
 interface EvalOpts {
   workspace?: string;
@@ -15,7 +23,7 @@ interface EvalOpts {
   eval?: string;
   suiteSeed: number;
   evalPerDomain: number;
-  difficulty?: number;
+  difficulty?: number | Partial<Record<DomainName, number>>;
   batch: number;
   maxNewTokens: number;
 }
@@ -45,11 +53,7 @@ export function registerEval(program: Command): void {
       parseIntOption('--eval-per-domain'),
       100,
     )
-    .option(
-      '--difficulty <n>',
-      'embedded suite difficulty 1–5 for every domain',
-      parseIntOption('--difficulty'),
-    )
+    .addOption(difficultyOption())
     .option('--batch <n>', 'sequences per forward pass', parseIntOption('--batch'), 32)
     .option(
       '--max-new-tokens <n>',

@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import { UserError } from '../../common/errors.js';
+import { DOMAINS, type DomainName } from '../../data/types.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 
@@ -54,6 +55,25 @@ export function parseNamedNumbers<K extends string>(
     out[key] = n;
   }
   return out;
+}
+
+/**
+ * `--difficulty`: "3" (every domain) or "arith=3,code=1" (those domains; the rest keep their
+ * default). The range 1..5 is checked by the job's config schema, which names the field.
+ */
+export function parseDifficulty(value: string): number | Partial<Record<DomainName, number>> {
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const levels = parseNamedNumbers('--difficulty', value, DOMAINS);
+  for (const [k, v] of Object.entries(levels))
+    if (!Number.isInteger(v)) throw new UserError(`--difficulty: ${k}: '${v}' is not an integer level 1–5`);
+  return levels;
+}
+
+export function difficultyOption(): Option {
+  return new Option(
+    '--difficulty <level>',
+    'embedded suite difficulty 1–5: one level for every domain, or per domain, e.g. arith=3,code=1 (the others keep their default)',
+  ).argParser(parseDifficulty);
 }
 
 /** "1,2,3" → [1,2,3]; every element a non-negative integer. */

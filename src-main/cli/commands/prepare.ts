@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../common/errors.js';
+import type { DomainName } from '../../data/types.js';
 import { PrepareConfig } from '../../jobs/kinds/catalog.js';
 import type { PrepareResult } from '../../jobs/kinds/prepare.js';
 import { defaultWorkspaceDir, openWorkspace } from '../../store/index.js';
 import { checkpointDomainTable } from '../format.js';
 import {
+  difficultyOption,
   parseJobConfig,
   backendOption,
   jsonOption,
@@ -24,7 +26,7 @@ interface PrepareOpts {
   suiteSeed: number;
   trainPerDomain: number;
   evalPerDomain: number;
-  difficulty?: number;
+  difficulty?: number | Partial<Record<DomainName, number>>;
   mode: string;
   loraR: number;
   loraAlpha: number;
@@ -68,11 +70,7 @@ export function registerPrepare(program: Command): void {
       parseIntOption('--eval-per-domain'),
       100,
     )
-    .option(
-      '--difficulty <n>',
-      'embedded suite difficulty 1–5 for every domain',
-      parseIntOption('--difficulty'),
-    )
+    .addOption(difficultyOption())
     .option('--mode <mode>', 'lora, ffn, or full (every weight: the dense full-SFT baseline)', 'lora')
     .option('--lora-r <n>', 'LoRA rank', parseIntOption('--lora-r'), 8)
     .option('--lora-alpha <x>', 'LoRA alpha', parseFloatOption('--lora-alpha'), 16)

@@ -158,6 +158,14 @@ const LoraSpecConfig = z.strictObject({
     .default(['gate_proj', 'up_proj', 'down_proj']),
 });
 
+const DifficultyLevel = z.number().int().min(1).max(5);
+const DifficultyPerDomain = z.strictObject({
+  arith: DifficultyLevel.optional(),
+  code: DifficultyLevel.optional(),
+  qa: DifficultyLevel.optional(),
+  mc: DifficultyLevel.optional(),
+});
+
 /** Instruction data: the embedded suite (by seed and size) or JSONL files. */
 export const DataSource = z.discriminatedUnion('source', [
   z.strictObject({
@@ -165,7 +173,8 @@ export const DataSource = z.discriminatedUnion('source', [
     suiteSeed: z.number().int().min(0).default(1),
     trainPerDomain: z.number().int().min(1).max(1_000_000).default(400),
     evalPerDomain: z.number().int().min(1).max(100_000).default(100),
-    difficulty: z.number().int().min(1).max(5).optional(),
+    /** One level 1..5 for every domain, or levels per domain (the others keep their default). */
+    difficulty: z.union([DifficultyLevel, DifficultyPerDomain]).optional(),
   }),
   z.strictObject({ source: z.literal('files'), train: z.string().min(1), eval: z.string().min(1) }),
 ]);

@@ -9,7 +9,7 @@ import { UserError } from '../../common/errors.js';
 import { readEvalJsonl, readInstructionJsonl } from '../../data/jsonl.js';
 import { buildSuite } from '../../data/suite.js';
 import { DEFAULT_WORLD_SIZE } from '../../data/world.js';
-import type { EvalItem, Example } from '../../data/types.js';
+import { DOMAINS, type Difficulty, type DomainName, type EvalItem, type Example } from '../../data/types.js';
 import { evaluate, llamaScorable, type EvalResult } from '../../eval/index.js';
 import type { HostTensor } from '../../io/host-tensor.js';
 import { llamaConfigJson } from '../../model/config.js';
@@ -46,16 +46,7 @@ export function loadInstructionData(data: DataConfig): { train: Example[]; eval:
     seed: data.suiteSeed,
     trainPerDomain: data.trainPerDomain,
     evalPerDomain: data.evalPerDomain,
-    ...(data.difficulty !== undefined
-      ? {
-          difficulty: {
-            arith: data.difficulty,
-            code: data.difficulty,
-            qa: data.difficulty,
-            mc: data.difficulty,
-          },
-        }
-      : {}),
+    ...(data.difficulty !== undefined ? { difficulty: suiteDifficulty(data.difficulty) } : {}),
   });
   const size = suite.options.worldSize;
   if (size === DEFAULT_WORLD_SIZE) return { train: suite.train, eval: suite.eval };
@@ -64,6 +55,19 @@ export function loadInstructionData(data: DataConfig): { train: Example[]; eval:
     `questions at this difficulty; the shipped tiny base was pre-trained on the ${DEFAULT_WORLD_SIZE}-entity ` +
     'world, so its qa/mc scores here are not meaningful: ask for fewer evaluation items per domain';
   return { train: suite.train, eval: suite.eval, note };
+}
+
+/** A level for every domain, or the levels given per domain (the rest default). */
+export function suiteDifficulty(
+  d: number | Partial<Record<DomainName, number | undefined>>,
+): Partial<Difficulty> {
+  if (typeof d === 'number') return { arith: d, code: d, qa: d, mc: d };
+  const out: Partial<Difficulty> = {};
+  for (const k of DOMAINS) {
+    const v = d[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
 }
 
 function primaryScores(r: EvalResult): Map<string, number> {
