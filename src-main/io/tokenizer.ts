@@ -68,9 +68,36 @@ export function byteLevelAlphabet(): string[] {
   return out;
 }
 
+/** HF's ByteLevel pre-tokenizer/decoder without its own regex (text is split before it, if at all). */
+export const BYTE_LEVEL_STEP = {
+  type: 'ByteLevel',
+  add_prefix_space: false,
+  trim_offsets: false,
+  use_regex: false,
+} as const;
+
+/** A tokenizer.json `model` section: byte-level BPE over `vocab` with `merges` ("a b", by rank). */
+export function bpeModelJson(
+  vocab: Record<string, number>,
+  merges: readonly string[],
+): Record<string, unknown> {
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    ignore_merges: false,
+    vocab,
+    merges: [...merges],
+  };
+}
+
 function byteTokenizerJson(): Record<string, unknown> {
   const vocab = Object.fromEntries(byteLevelAlphabet().map((ch, b) => [ch, b]));
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+  const byteLevel = BYTE_LEVEL_STEP;
   return {
     version: '1.0',
     upit: { ...BYTE_MARKER },
@@ -81,18 +108,7 @@ function byteTokenizerJson(): Record<string, unknown> {
     pre_tokenizer: byteLevel,
     post_processor: null,
     decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges: [],
-    },
+    model: bpeModelJson(vocab, []),
   };
 }
 

@@ -18,7 +18,7 @@
  * whose concatenation sorts first, so the result depends only on the corpus and the size.
  */
 import { UserError } from '../common/errors.js';
-import { HfTokenizer, byteLevelAlphabet } from '../io/tokenizer.js';
+import { BYTE_LEVEL_STEP, HfTokenizer, bpeModelJson, byteLevelAlphabet } from '../io/tokenizer.js';
 
 export const BPE_PRETOKEN_PATTERN = String.raw`\p{L}+ ?|\p{N}|[^\p{L}\p{N}\s]+ ?|\s+`;
 export const BPE_SPECIAL_TOKENS = { pad: '<pad>', bos: '<s>', eos: '</s>' } as const;
@@ -155,23 +155,12 @@ function bpeTokenizerJson(strings: readonly string[], merges: readonly string[])
       type: 'Sequence',
       pretokenizers: [
         { type: 'Split', pattern: { Regex: BPE_PRETOKEN_PATTERN }, behavior: 'Isolated', invert: false },
-        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+        BYTE_LEVEL_STEP,
       ],
     },
     post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab: Object.fromEntries(strings.map((s, i) => [s, i])),
-      merges: [...merges],
-    },
+    decoder: BYTE_LEVEL_STEP,
+    model: bpeModelJson(Object.fromEntries(strings.map((s, i) => [s, i])), merges),
   };
 }
 
