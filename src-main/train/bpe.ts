@@ -27,9 +27,11 @@ export const BPE_MIN_VOCAB = 259;
 /** Ids are 16-bit inside the trainer's pair keys. */
 export const BPE_MAX_VOCAB = 65536;
 
+const PRETOKEN = new RegExp(BPE_PRETOKEN_PATTERN, 'gu');
+
 /** Pieces of `text` as the tokenizer's pre-tokenizer cuts them. */
 export function bpePieces(text: string): string[] {
-  return text.match(new RegExp(BPE_PRETOKEN_PATTERN, 'gu')) ?? [];
+  return text.match(PRETOKEN) ?? []; // match with a global regex starts at 0 and keeps no state
 }
 
 interface Word {
@@ -74,7 +76,9 @@ export function trainBpe(
     const { ids, count } = words[w]!;
     for (let i = 0; i + 1 < ids.length; i++) {
       const k = pairKey(ids[i]!, ids[i + 1]!);
-      pairCount.set(k, (pairCount.get(k) ?? 0) + sign * count);
+      const c = (pairCount.get(k) ?? 0) + sign * count;
+      if (c > 0) pairCount.set(k, c);
+      else pairCount.delete(k); // a pair no word holds any more
       if (sign > 0) {
         let s = where.get(k);
         if (!s) where.set(k, (s = new Set()));
@@ -124,7 +128,6 @@ export function trainBpe(
     }
     where.delete(best);
     pairCount.delete(best);
-    for (const [k, c] of pairCount) if (c <= 0) pairCount.delete(k);
     if (merges.length % 64 === 0) onProgress?.(merges.length, wanted);
   }
   onProgress?.(merges.length, wanted);
